@@ -1,0 +1,85 @@
+"""Shiraka: the portal through which a public human-rights body works with civil society."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from portal import config as settings
+from portal.extensions import babel, csrf, db, limiter, login_manager, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the portal: settings, extensions, blueprints, error pages, commands."""
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("INSTANCE_PATH", str(ROOT / "instance")),
+        instance_relative_config=True,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    load_settings(app, config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_request_hooks(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    return app
+
+
+def load_settings(app: Flask, overrides: dict | None) -> None:
+    """Apply defaults, then instance/config.py, then the environment, then overrides."""
+    instance_path = Path(app.instance_path)
+    app.config.from_mapping(settings.default_settings(instance_path))
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_mapping(settings.settings_from_environment())
+    app.config.from_mapping(overrides or {})
+    settings.finalise(app.config, instance_path)
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the unbound extensions to this app."""
+    from portal.web.i18n import select_locale, select_timezone
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount every domain's blueprint."""
+    from portal.accounts import bp as accounts_bp
+    from portal.organisations import bp as organisations_bp
+    from portal.strategy import bp as strategy_bp
+    from portal.web import bp as web_bp
+
+    for blueprint in (web_bp, accounts_bp, organisations_bp, strategy_bp):
+        app.register_blueprint(blueprint)
+
+
+def register_request_hooks(app: Flask) -> None:
+    """Install the hooks that every response goes through."""
+    from portal.web.security import install_security_hooks
+
+    install_security_hooks(app)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    """Answer errors with pages in the visitor's language (fragments for htmx)."""
+    from portal.web.errors import install_error_handlers
+
+    install_error_handlers(app)
+
+
+def register_commands(app: Flask) -> None:
+    """Add the portal's `flask` commands."""
+    from portal.cli import install_commands
+
+    install_commands(app)

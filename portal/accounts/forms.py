@@ -1,0 +1,98 @@
+"""Forms of the account pages."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, SelectMultipleField, StringField
+from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
+
+from portal.accounts.models import Role
+from portal.accounts.passwords import MAX_LENGTH, password_problem
+
+
+def strong_password(form, field) -> None:
+    """Refuse passwords the policy does not accept, with its reason."""
+    problem = password_problem(field.data or "")
+    if problem:
+        raise ValidationError(str(problem))
+
+
+def _email_field(label=None):
+    return EmailField(
+        label or _l("E-mail address"),
+        validators=[DataRequired(), Email(message=_l("Enter a valid e-mail address.")), Length(max=254)],
+        render_kw={"autocomplete": "email", "dir": "ltr"},
+    )
+
+
+def _new_password_fields():
+    password = PasswordField(
+        _l("Password"),
+        validators=[DataRequired(), strong_password],
+        description=_l("12 to 128 characters; a phrase in any language is a good choice."),
+        render_kw={"autocomplete": "new-password", "maxlength": MAX_LENGTH},
+    )
+    confirm = PasswordField(
+        _l("Repeat the password"),
+        validators=[DataRequired(), EqualTo("password", message=_l("The two passwords differ."))],
+        render_kw={"autocomplete": "new-password"},
+    )
+    return password, confirm
+
+
+class SignUpForm(FlaskForm):
+    full_name = StringField(
+        _l("Full name"),
+        validators=[DataRequired(), Length(max=120)],
+        render_kw={"autocomplete": "name"},
+    )
+    email = _email_field()
+    password, confirm = _new_password_fields()
+
+
+class SignInForm(FlaskForm):
+    email = _email_field()
+    password = PasswordField(
+        _l("Password"),
+        validators=[DataRequired(), Length(max=1024)],
+        render_kw={"autocomplete": "current-password"},
+    )
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = _email_field()
+
+
+class ResetPasswordForm(FlaskForm):
+    password, confirm = _new_password_fields()
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(
+        _l("Current password"),
+        validators=[DataRequired(), Length(max=1024)],
+        render_kw={"autocomplete": "current-password"},
+    )
+    password, confirm = _new_password_fields()
+
+
+ROLE_LABELS = {
+    Role.APPLICANT: _l("Applicant"),
+    Role.EVALUATOR: _l("Evaluator"),
+    Role.STAFF: _l("Staff"),
+    Role.ADMIN: _l("Administrator"),
+}
+
+
+class RolesForm(FlaskForm):
+    roles = SelectMultipleField(
+        _l("Roles"), choices=[(role.value, label) for role, label in ROLE_LABELS.items()]
+    )
+
+
+class UserSearchForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    q = StringField(_l("Search by name or e-mail"), validators=[Length(max=100)])

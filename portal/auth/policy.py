@@ -1,0 +1,106 @@
+"""The one place that decides who may do what to which object.
+
+Every view, fragment, download and export asks `may(user, action, obj)`. Each rule is a small
+function registered under its action name; an unknown action is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import abort
+from sqlalchemy import select
+
+from portal.accounts.models import Role, User
+from portal.extensions import db
+from portal.organisations.models import Association, MemberRole, Membership
+
+Rule = Callable[[User | None, object], bool]
+RULES: dict[str, Rule] = {}
+
+
+def rule(action: str):
+    """Register the function below as the rule for `action`."""
+
+    def register(function: Rule) -> Rule:
+        RULES[action] = function
+        return function
+
+    return register
+
+
+def may(user, action: str, obj: object = None) -> bool:
+    """Tell whether `user` (None or anonymous for a visitor) may do `action` to `obj`."""
+    check = RULES.get(action)
+    if check is None:
+        raise KeyError(f"no policy rule for {action!r}")
+    signed_in = user if user is not None and getattr(user, "is_authenticated", False) else None
+    if signed_in is not None and not signed_in.is_active:
+        return False
+    return bool(check(signed_in, obj))
+
+
+def require(user, action: str, obj: object = None, *, hide: bool = False) -> None:
+    """Abort with 403 (or 404 when the object's existence itself is private) unless allowed."""
+    if not may(user, action, obj):
+        abort(404 if hide else 403)
+
+
+def has_role(user: User | None, *roles: Role) -> bool:
+    """Tell whether the user holds any of these roles."""
+    return user is not None and any(role in user.roles for role in roles)
+
+
+def member_role(user: User | None, association: Association) -> MemberRole | None:
+    """Return the user's role inside the association, or None."""
+    if user is None or association is None or association.id is None:
+        return None
+    return db.session.scalar(
+        select(Membership.role).where(
+            Membership.association_id == association.id, Membership.user_id == user.id
+        )
+    )
+
+
+# --- accounts -------------------------------------------------------------------------------
+
+
+@rule("account.manage_users")
+def _manage_users(user, obj) -> bool:
+    return has_role(user, Role.ADMIN)
+
+
+# --- associations ---------------------------------------------------------------------------
+
+
+@rule("association.create")
+def _create_association(user, obj) -> bool:
+    return user is not None and user.is_verified
+
+
+@rule("association.view")
+def _view_association(user, association) -> bool:
+    return has_role(user, Role.STAFF, Role.ADMIN) or member_role(user, association) is not None
+
+
+@rule("association.edit")
+def _edit_association(user, association) -> bool:
+    return member_role(user, association) in (MemberRole.OWNER, MemberRole.EDITOR)
+
+
+@rule("association.manage_members")
+def _manage_members(user, association) -> bool:
+    return member_role(user, association) == MemberRole.OWNER
+
+
+@rule("association.review")
+def _review_associations(user, obj) -> bool:
+    return has_role(user, Role.STAFF, Role.ADMIN)
+
+
+# --- strategy -------------------------------------------------------------------------------
+
+
+@rule("strategy.edit_links")
+def _edit_strategy_links(user, obj) -> bool:
+    return has_role(user, Role.STAFF, Role.ADMIN)

@@ -1,0 +1,1 @@
+"""E-mail outbox and its delivery worker."""

@@ -1,0 +1,159 @@
+"""Forms of the association pages."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    DateField,
+    EmailField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+    URLField,
+)
+from wtforms.validators import URL, DataRequired, Email, Length, Optional, Regexp, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from portal.db import utcnow
+from portal.organisations.models import AssociationStatus, MemberRole
+from portal.organisations.vocabulary import FIELDS_OF_WORK, LEGAL_FORMS, TARGET_GROUPS
+
+MEMBER_ROLE_LABELS = {
+    MemberRole.OWNER: _l("Owner"),
+    MemberRole.EDITOR: _l("Editor"),
+    MemberRole.VIEWER: _l("Viewer"),
+}
+
+STATUS_LABELS = {
+    AssociationStatus.PENDING: _l("Awaiting verification"),
+    AssociationStatus.VERIFIED: _l("Verified"),
+    AssociationStatus.REJECTED: _l("Rejected"),
+}
+
+
+class CheckboxesField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+def not_in_future(form, field) -> None:
+    """Refuse a founding date after today."""
+    if field.data and field.data > utcnow().date():
+        raise ValidationError(_l("The founding date cannot be in the future."))
+
+
+class AssociationForm(FlaskForm):
+    """The fields an association's owner or editor may set (never status or owner)."""
+
+    name_ar = StringField(
+        _l("Name in Arabic"), validators=[DataRequired(), Length(max=200)], render_kw={"dir": "rtl"}
+    )
+    name_fr = StringField(
+        _l("Name in French"), validators=[DataRequired(), Length(max=200)], render_kw={"dir": "ltr"}
+    )
+    acronym = StringField(_l("Acronym"), validators=[Optional(), Length(max=30)])
+    legal_form = SelectField(_l("Legal form"), choices=list(LEGAL_FORMS.items()))
+    registration_number = StringField(
+        _l("Registration number"),
+        validators=[
+            DataRequired(),
+            Length(max=60),
+            Regexp(r"^[\w./ -]+$", message=_l("Use letters, digits, spaces and . / -")),
+        ],
+        description=_l("As written on the receipt of the declaration (récépissé)."),
+        render_kw={"dir": "ltr"},
+    )
+    founded_on = DateField(_l("Founding date"), validators=[DataRequired(), not_in_future])
+    region = SelectField(_l("Region"), validators=[DataRequired()], validate_choice=True)
+    city = StringField(_l("City"), validators=[DataRequired(), Length(max=120)])
+    address = StringField(_l("Address"), validators=[Optional(), Length(max=300)])
+    email = EmailField(
+        _l("Association e-mail"),
+        validators=[DataRequired(), Email(message=_l("Enter a valid e-mail address.")), Length(max=254)],
+        render_kw={"dir": "ltr"},
+    )
+    phone = StringField(
+        _l("Phone"),
+        validators=[
+            Optional(),
+            Length(max=30),
+            Regexp(r"^\+?[0-9 ().-]{6,}$", message=_l("Enter a phone number, such as +212 5 37 00 00 00.")),
+        ],
+        render_kw={"dir": "ltr", "inputmode": "tel"},
+    )
+    website = URLField(
+        _l("Website"),
+        validators=[Optional(), Length(max=300), URL(message=_l("Enter a full address starting with https://"))],
+        render_kw={"dir": "ltr"},
+    )
+    fields_of_work = CheckboxesField(_l("Fields of work"), choices=list(FIELDS_OF_WORK.items()))
+    target_groups = CheckboxesField(_l("Target groups"), choices=list(TARGET_GROUPS.items()))
+    description_ar = TextAreaField(
+        _l("Description in Arabic"), validators=[Optional(), Length(max=5000)], render_kw={"dir": "rtl"}
+    )
+    description_fr = TextAreaField(
+        _l("Description in French"), validators=[Optional(), Length(max=5000)], render_kw={"dir": "ltr"}
+    )
+
+    def set_region_choices(self, regions, locale: str) -> None:
+        self.region.choices = [("", _l("Choose a region"))] + [
+            (region.code, region.text_for("name", locale)) for region in regions
+        ]
+
+    def validate_region(self, field) -> None:
+        if field.data not in {code for code, _label in self.region.choices if code}:
+            raise ValidationError(_l("Choose one of Morocco's 12 regions."))
+
+    def profile_data(self) -> dict:
+        """Return the profile values, region as its code."""
+        names = [name for name in self._fields if name != "csrf_token"]
+        return {name: self[name].data for name in names}
+
+
+class InvitationForm(FlaskForm):
+    email = EmailField(
+        _l("E-mail address of the person to invite"),
+        validators=[DataRequired(), Email(message=_l("Enter a valid e-mail address.")), Length(max=254)],
+        render_kw={"dir": "ltr"},
+    )
+    role = SelectField(
+        _l("Role"),
+        choices=[(role.value, label) for role, label in MEMBER_ROLE_LABELS.items()],
+        default=MemberRole.EDITOR.value,
+    )
+
+
+class MemberRoleForm(FlaskForm):
+    role = SelectField(
+        _l("Role"), choices=[(role.value, label) for role, label in MEMBER_ROLE_LABELS.items()]
+    )
+
+
+class VerificationForm(FlaskForm):
+    decision = SelectField(
+        _l("Decision"),
+        choices=[("verified", _l("Verify")), ("rejected", _l("Reject"))],
+    )
+    reason = TextAreaField(
+        _l("Reason (shown to the association)"), validators=[Optional(), Length(max=2000)]
+    )
+
+    def validate_reason(self, field) -> None:
+        if self.decision.data == "rejected" and not (field.data or "").strip():
+            raise ValidationError(_l("Give the reason for the rejection."))
+
+
+class AssociationFilterForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    q = StringField(_l("Search"), validators=[Optional(), Length(max=100)])
+    region = SelectField(_l("Region"), validate_choice=False)
+    status = SelectField(
+        _l("Status"),
+        choices=[("", _l("All statuses"))]
+        + [(status.value, label) for status, label in STATUS_LABELS.items()],
+        validate_choice=False,
+    )
