@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask
 
 from portal import config as settings
-from portal.extensions import babel, csrf, db, limiter, login_manager, migrate
+from portal import extensions as ext
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,16 +45,22 @@ def register_extensions(app: Flask) -> None:
     """Bind the unbound extensions to this app."""
     from portal.web.i18n import select_locale, select_timezone
 
-    db.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
-    csrf.init_app(app)
-    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
-    limiter.init_app(app)
-    login_manager.init_app(app)
+    # `ext.db`, not `db`: a name `db` here would hide the portal.db module from migrations.
+    ext.db.init_app(app)
+    ext.migrate.init_app(app, ext.db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    ext.csrf.init_app(app)
+    ext.babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    ext.limiter.init_app(app)
+    ext.login_manager.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
-    """Mount every domain's blueprint."""
+    """Mount every domain's blueprint (importing its views registers their routes)."""
+    import portal.accounts.admin_views
+    import portal.accounts.views
+    import portal.organisations.views
+    import portal.strategy.views
+    import portal.web.views  # noqa: F401
     from portal.accounts import bp as accounts_bp
     from portal.organisations import bp as organisations_bp
     from portal.strategy import bp as strategy_bp

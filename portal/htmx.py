@@ -13,9 +13,9 @@ def is_htmx() -> bool:
     )
 
 
-def render_page_or_fragment(page: str, fragment: str, **context) -> str:
+def render_page_or_fragment(page_template: str, fragment_template: str, /, **context) -> str:
     """Render the full page, or only its fragment when htmx asked for it."""
-    return render_template(fragment if is_htmx() else page, **context)
+    return render_template(fragment_template if is_htmx() else page_template, **context)
 
 
 def hx_redirect(url: str) -> Response:

@@ -2,6 +2,5 @@
 
 from flask import Blueprint
 
+# Its views are imported by portal.register_blueprints, so models import without them.
 bp = Blueprint("accounts", __name__)
-
-from portal.accounts import admin_views, views  # noqa: E402, F401

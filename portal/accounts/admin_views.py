@@ -31,7 +31,11 @@ def admin_users():
         query = query.where(or_(func.lower(User.full_name).like(pattern), User.email.like(pattern)))
     page = paginate(db.session, query, request.args.get("page", 1, type=int), PAGE_SIZE)
     return render_page_or_fragment(
-        "admin/users.html", "admin/_user_rows.html", page=page, search=search, role_labels=ROLE_LABELS
+        "admin/users.html",
+        "admin/_user_rows.html",
+        page=page,
+        search=search,
+        role_labels=ROLE_LABELS,
     )
 
 

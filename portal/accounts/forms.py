@@ -21,7 +21,11 @@ def strong_password(form, field) -> None:
 def _email_field(label=None):
     return EmailField(
         label or _l("E-mail address"),
-        validators=[DataRequired(), Email(message=_l("Enter a valid e-mail address.")), Length(max=254)],
+        validators=[
+            DataRequired(),
+            Email(message=_l("Enter a valid e-mail address.")),
+            Length(max=254),
+        ],
         render_kw={"autocomplete": "email", "dir": "ltr"},
     )
 

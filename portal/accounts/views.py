@@ -9,13 +9,14 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from portal.accounts import bp, services, tokens
 from portal.accounts.forms import (
+    ROLE_LABELS,
     ChangePasswordForm,
     ForgotPasswordForm,
     ResetPasswordForm,
     SignInForm,
     SignUpForm,
 )
-from portal.accounts.models import User
+from portal.accounts.models import Role, User
 from portal.extensions import db, limiter, login_manager
 from portal.forms import EmptyForm
 from portal.web.i18n import select_locale
@@ -79,7 +80,10 @@ def sign_up():
         else:
             db.session.commit()
             _start_session(user)
-            flash(_("Your account is created. Open the link we sent to %(email)s.", email=user.email), "success")
+            flash(
+                _("Your account is created. Open the link we sent to %(email)s.", email=user.email),
+                "success",
+            )
             return redirect(url_for("accounts.profile"), 303)
     return render_template("accounts/sign_up.html", form=form), 422 if form.errors else 200
 
@@ -201,7 +205,16 @@ def reset_password(token: str):
 @login_required
 def profile():
     """Show the account: address, verification, roles and associations."""
-    return render_template("accounts/profile.html", resend_form=EmptyForm())
+    from portal.organisations.forms import MEMBER_ROLE_LABELS, STATUS_LABELS
+    from portal.organisations.services import associations_of
+
+    return render_template(
+        "accounts/profile.html",
+        associations=associations_of(db.session, current_user),
+        role_names=[str(ROLE_LABELS[role]) for role in Role if role in current_user.roles],
+        member_role_labels=MEMBER_ROLE_LABELS,
+        status_labels=STATUS_LABELS,
+    )
 
 
 @bp.route("/account/password", methods=["GET", "POST"])

@@ -7,9 +7,7 @@ from sqlalchemy.orm import Session
 from portal.audit.models import AuditEvent
 
 
-def record_event(
-    session: Session, actor, action: str, obj=None, **details
-) -> AuditEvent:
+def record_event(session: Session, actor, action: str, obj=None, **details) -> AuditEvent:
     """Append an audit event for a state change: who, what, on which object, with details."""
     if obj is not None and getattr(obj, "id", None) is None:
         session.flush()

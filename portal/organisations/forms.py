@@ -71,7 +71,11 @@ class AssociationForm(FlaskForm):
     address = StringField(_l("Address"), validators=[Optional(), Length(max=300)])
     email = EmailField(
         _l("Association e-mail"),
-        validators=[DataRequired(), Email(message=_l("Enter a valid e-mail address.")), Length(max=254)],
+        validators=[
+            DataRequired(),
+            Email(message=_l("Enter a valid e-mail address.")),
+            Length(max=254),
+        ],
         render_kw={"dir": "ltr"},
     )
     phone = StringField(
@@ -79,22 +83,33 @@ class AssociationForm(FlaskForm):
         validators=[
             Optional(),
             Length(max=30),
-            Regexp(r"^\+?[0-9 ().-]{6,}$", message=_l("Enter a phone number, such as +212 5 37 00 00 00.")),
+            Regexp(
+                r"^\+?[0-9 ().-]{6,}$",
+                message=_l("Enter a phone number, such as +212 5 37 00 00 00."),
+            ),
         ],
         render_kw={"dir": "ltr", "inputmode": "tel"},
     )
     website = URLField(
         _l("Website"),
-        validators=[Optional(), Length(max=300), URL(message=_l("Enter a full address starting with https://"))],
+        validators=[
+            Optional(),
+            Length(max=300),
+            URL(message=_l("Enter a full address starting with https://")),
+        ],
         render_kw={"dir": "ltr"},
     )
     fields_of_work = CheckboxesField(_l("Fields of work"), choices=list(FIELDS_OF_WORK.items()))
     target_groups = CheckboxesField(_l("Target groups"), choices=list(TARGET_GROUPS.items()))
     description_ar = TextAreaField(
-        _l("Description in Arabic"), validators=[Optional(), Length(max=5000)], render_kw={"dir": "rtl"}
+        _l("Description in Arabic"),
+        validators=[Optional(), Length(max=5000)],
+        render_kw={"dir": "rtl"},
     )
     description_fr = TextAreaField(
-        _l("Description in French"), validators=[Optional(), Length(max=5000)], render_kw={"dir": "ltr"}
+        _l("Description in French"),
+        validators=[Optional(), Length(max=5000)],
+        render_kw={"dir": "ltr"},
     )
 
     def set_region_choices(self, regions, locale: str) -> None:
@@ -115,7 +130,11 @@ class AssociationForm(FlaskForm):
 class InvitationForm(FlaskForm):
     email = EmailField(
         _l("E-mail address of the person to invite"),
-        validators=[DataRequired(), Email(message=_l("Enter a valid e-mail address.")), Length(max=254)],
+        validators=[
+            DataRequired(),
+            Email(message=_l("Enter a valid e-mail address.")),
+            Length(max=254),
+        ],
         render_kw={"dir": "ltr"},
     )
     role = SelectField(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, make_response, render_template, request
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -15,9 +16,45 @@ log = logging.getLogger("portal.security")
 
 HANDLED = (400, 401, 403, 404, 405, 413, 429, 500)
 
+TITLES = {
+    400: _l("The request could not be understood"),
+    401: _l("Please sign in"),
+    403: _l("You do not have access to this page"),
+    404: _l("Page not found"),
+    405: _l("This action is not possible here"),
+    413: _l("The file is too large"),
+    429: _l("Too many attempts"),
+    500: _l("Something went wrong on our side"),
+}
+TEXTS = {
+    400: _l("Check what you sent and try again."),
+    401: _l("Sign in to continue."),
+    403: _l("If you think you should have access, contact the portal's staff."),
+    404: _l("The address may be mistyped, or the page was moved or is not yours to see."),
+    405: _l("Go back to the previous page and use the buttons it offers."),
+    413: _l("What you sent is larger than the portal accepts. Send a smaller file."),
+    429: _l("Wait a few minutes, then try again."),
+    500: _l("The error was recorded. Try again in a moment; nothing you saved before is lost."),
+}
+EXPIRED_TITLE = _l("Your session has expired")
+EXPIRED_TEXT = _l(
+    "For your security the form could not be sent. Reload the page and send it again."
+)
+
+
+def error_title(code: int, session_expired: bool = False) -> str:
+    """Return the heading shown for an HTTP error, in the visitor's language."""
+    return str(EXPIRED_TITLE if session_expired else TITLES.get(code, TITLES[500]))
+
+
+def error_text(code: int, session_expired: bool = False) -> str:
+    """Return the explanation shown for an HTTP error, in the visitor's language."""
+    return str(EXPIRED_TEXT if session_expired else TEXTS.get(code, TEXTS[500]))
+
 
 def install_error_handlers(app: Flask) -> None:
     """Register one handler for every HTTP error the portal answers with a page."""
+    app.jinja_env.globals.update(error_title=error_title, error_text=error_text)
 
     @app.errorhandler(CSRFError)
     def csrf_failed(error):

@@ -47,3 +47,39 @@ def health():
     """Answer the load balancer: the database is reachable."""
     db.session.execute(db.text("SELECT 1"))
     return {"status": "ok"}
+
+
+HTMX_CONFIG = {
+    "selfRequestsOnly": True,
+    "allowEval": False,
+    "allowScriptTags": False,
+    "includeIndicatorStyles": False,
+    "historyCacheSize": 0,
+    "refreshOnHistoryMiss": True,
+    "responseHandling": [
+        {"code": "204", "swap": False},
+        {"code": "[23]..", "swap": True},
+        {"code": "[45]..", "swap": True, "error": True},
+    ],
+}
+LOCALE_NAMES = {"ar": "العربية", "fr": "Français"}
+
+
+@bp.app_context_processor
+def layout_context() -> dict:
+    """Give every template its language, direction, the other language and the policy."""
+    from flask_babel import get_locale
+
+    from portal.auth.policy import may
+    from portal.web.i18n import text_direction
+
+    locale = str(get_locale())
+    other = next(code for code in current_app.config["LANGUAGES"] if code != locale)
+    return {
+        "locale": locale,
+        "direction": text_direction(locale),
+        "other_locale": other,
+        "other_locale_name": LOCALE_NAMES.get(other, other),
+        "may": may,
+        "htmx_config": HTMX_CONFIG,
+    }

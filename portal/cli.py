@@ -1,0 +1,179 @@
+"""The portal's `flask` commands: reference and demo data, accounts, the mail worker."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import select
+
+from portal.accounts import passwords
+from portal.accounts.models import Role, User, UserRole
+from portal.db import utcnow
+from portal.extensions import db
+from portal.notifications.services import deliver_pending, smtp_from_config
+from portal.organisations.models import Association, AssociationStatus, MemberRole, Membership
+from portal.strategy import services as strategy
+
+DEMO_PASSWORD = "shiraka-demo-2026"
+DEMO_USERS = (
+    ("admin@demo.shiraka.ma", "مديرة المنصة", (Role.ADMIN, Role.STAFF), "ar"),
+    ("staff@demo.shiraka.ma", "Karim Bennani", (Role.STAFF,), "fr"),
+    ("evaluator@demo.shiraka.ma", "سعاد العلوي", (Role.EVALUATOR,), "ar"),
+    ("applicant@demo.shiraka.ma", "يوسف الإدريسي", (Role.APPLICANT,), "ar"),
+    ("pending@demo.shiraka.ma", "Nadia Amrani", (Role.APPLICANT,), "fr"),
+)
+DEMO_ASSOCIATIONS = (
+    {
+        "owner": "applicant@demo.shiraka.ma",
+        "status": AssociationStatus.VERIFIED,
+        "name_ar": "جمعية الأمل لحقوق الإنسان",
+        "name_fr": "Association Al Amal pour les droits de l'Homme",
+        "acronym": "AADH",
+        "legal_form": "association",
+        "registration_number": "RB-2011-0457",
+        "founded_on": date(2011, 3, 14),
+        "region": "rabat-sale-kenitra",
+        "city": "Rabat",
+        "address": "12, rue Oued Sebou, Agdal",
+        "email": "contact@alamal.example.ma",
+        "phone": "+212 537 00 00 00",
+        "website": "https://alamal.example.ma",
+        "fields_of_work": ["womens-rights", "un-mechanisms"],
+        "target_groups": ["women", "youth"],
+        "description_ar": "جمعية تعمل على النهوض بحقوق النساء والشباب وتتبع توصيات آليات الأمم المتحدة.",
+        "description_fr": "Association qui promeut les droits des femmes et des jeunes et suit les "
+        "recommandations des mécanismes des Nations unies.",
+    },
+    {
+        "owner": "pending@demo.shiraka.ma",
+        "status": AssociationStatus.PENDING,
+        "name_ar": "جمعية تيفاوين للطفولة",
+        "name_fr": "Association Tifawin pour l'enfance",
+        "acronym": "ATE",
+        "legal_form": "association",
+        "registration_number": "SM-2019-0112",
+        "founded_on": date(2019, 9, 2),
+        "region": "souss-massa",
+        "city": "Agadir",
+        "address": "",
+        "email": "tifawin@example.ma",
+        "phone": "",
+        "website": "",
+        "fields_of_work": ["childrens-rights"],
+        "target_groups": ["children", "rural-communities"],
+        "description_ar": "",
+        "description_fr": "",
+    },
+)
+
+
+def install_commands(app: Flask) -> None:
+    """Add the commands to the app's CLI."""
+    for command in (seed_reference, seed_demo, create_user, send_mail):
+        app.cli.add_command(command)
+
+
+@click.command("seed-reference")
+def seed_reference() -> None:
+    """Load regions, axes, plan projects, SDGs and UN mechanisms (safe to run again)."""
+    counts = strategy.load_reference_data(db.session)
+    db.session.commit()
+    click.echo("Reference data: " + ", ".join(f"{n} {name}" for name, n in counts.items()))
+
+
+def ensure_user(email: str, full_name: str, roles, locale: str, password: str) -> User:
+    """Return the account with this address, creating it (verified) if missing."""
+    user = db.session.scalar(select(User).where(User.email == email))
+    if user is None:
+        user = User(
+            email=email,
+            full_name=full_name,
+            locale=locale,
+            password_hash=passwords.hash_password(password),
+            email_verified_at=utcnow(),
+        )
+        db.session.add(user)
+    for role in roles:
+        if not user.has_role(role):
+            user.role_rows.append(UserRole(role=role))
+    return user
+
+
+def _ensure_association(data: dict, owner: User) -> None:
+    values = dict(data)
+    exists = db.session.scalar(
+        select(Association.id).where(
+            Association.registration_number == values["registration_number"]
+        )
+    )
+    if exists:
+        return
+    values.pop("owner")
+    region = db.session.scalar(
+        select(strategy.Region).where(strategy.Region.code == values.pop("region"))
+    )
+    association = Association(**values, region=region, status_changed_at=utcnow())
+    association.memberships.append(Membership(user=owner, role=MemberRole.OWNER))
+    db.session.add(association)
+
+
+@click.command("seed-demo")
+def seed_demo() -> None:
+    """Create the demo accounts and associations (safe to run again) and print the accounts."""
+    strategy.load_reference_data(db.session)
+    users = {
+        email: ensure_user(email, name, roles, locale, DEMO_PASSWORD)
+        for email, name, roles, locale in DEMO_USERS
+    }
+    db.session.flush()
+    for data in DEMO_ASSOCIATIONS:
+        _ensure_association(data, users[data["owner"]])
+    strategy.propose_demo_project_axes(db.session)
+    db.session.commit()
+    click.echo("Demo accounts (password for all: %s):" % DEMO_PASSWORD)
+    for email, _name, roles, _locale in DEMO_USERS:
+        click.echo(f"  {email:<30} {', '.join(role.value for role in roles)}")
+
+
+@click.command("create-user")
+@click.option("--email", required=True)
+@click.option("--name", "full_name", required=True)
+@click.option("--role", "roles", multiple=True, type=click.Choice([role.value for role in Role]))
+@click.option("--locale", type=click.Choice(["ar", "fr"]), default="ar")
+@click.password_option()
+def create_user(email: str, full_name: str, roles, locale: str, password: str) -> None:
+    """Create a verified account with these roles, or add the roles to an existing one."""
+    problem = passwords.password_problem(password)
+    if problem:
+        raise click.BadParameter(str(problem), param_hint="password")
+    user = ensure_user(
+        email.strip().lower(),
+        full_name,
+        [Role(r) for r in roles] or [Role.APPLICANT],
+        locale,
+        password,
+    )
+    db.session.commit()
+    click.echo(f"{user.email}: {', '.join(sorted(role.value for role in user.roles))}")
+
+
+@click.command("send-mail")
+@click.option("--loop", is_flag=True, help="Keep running, sending new messages as they come.")
+@click.option("--interval", default=10, show_default=True, help="Seconds between rounds.")
+def send_mail(loop: bool, interval: int) -> None:
+    """Deliver the e-mails waiting in the outbox over SMTP, with retries."""
+    config = current_app.config
+    while True:
+        sent, failed = deliver_pending(
+            db.session,
+            smtp_from_config(config),
+            config["MAIL_DEFAULT_SENDER"],
+            config["MAIL_MAX_ATTEMPTS"],
+        )
+        click.echo(f"sent {sent}, failed {failed}")
+        if not loop:
+            return
+        time.sleep(interval)

@@ -1,0 +1,35 @@
+// Small behaviours the pages need with JavaScript on; every page works without them.
+(function () {
+  "use strict";
+
+  function alertRegion() {
+    return document.getElementById("htmx-alerts");
+  }
+
+  function showAlert(text) {
+    var region = alertRegion();
+    if (!region) return;
+    var box = document.createElement("div");
+    box.className = "message message-error";
+    box.setAttribute("role", "alert");
+    var p = document.createElement("p");
+    p.textContent = text;
+    box.appendChild(p);
+    region.replaceChildren(box);
+  }
+
+  // A request that never reached the server must not look like a silent success.
+  document.addEventListener("htmx:sendError", function () {
+    showAlert(document.documentElement.lang === "ar"
+      ? "تعذّر الاتصال بالخادم. تحقّق من الاتصال ثم أعد المحاولة؛ لم يُحفظ شيء."
+      : "Le serveur n'a pas pu être joint. Vérifiez la connexion et réessayez ; rien n'a été enregistré.");
+  });
+
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("[data-reload]");
+    if (link) {
+      event.preventDefault();
+      window.location.reload();
+    }
+  });
+})();
