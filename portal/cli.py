@@ -17,7 +17,8 @@ from portal.notifications.services import deliver_pending, smtp_from_config
 from portal.organisations.models import Association, AssociationStatus, MemberRole, Membership
 from portal.strategy import services as strategy
 
-DEMO_PASSWORD = "shiraka-demo-2026"
+# Printed at start by `make run`; demo accounts exist only where seed-demo was run.
+DEMO_PASSWORD = "shiraka-demo-2026"  # noqa: S105
 DEMO_USERS = (
     ("admin@demo.shiraka.ma", "مديرة المنصة", (Role.ADMIN, Role.STAFF), "ar"),
     ("staff@demo.shiraka.ma", "Karim Bennani", (Role.STAFF,), "fr"),
@@ -43,7 +44,8 @@ DEMO_ASSOCIATIONS = (
         "website": "https://alamal.example.ma",
         "fields_of_work": ["womens-rights", "un-mechanisms"],
         "target_groups": ["women", "youth"],
-        "description_ar": "جمعية تعمل على النهوض بحقوق النساء والشباب وتتبع توصيات آليات الأمم المتحدة.",
+        "description_ar": "جمعية تعمل على النهوض بحقوق النساء والشباب "
+        "وتتبع توصيات آليات الأمم المتحدة.",
         "description_fr": "Association qui promeut les droits des femmes et des jeunes et suit les "
         "recommandations des mécanismes des Nations unies.",
     },
@@ -133,7 +135,7 @@ def seed_demo() -> None:
         _ensure_association(data, users[data["owner"]])
     strategy.propose_demo_project_axes(db.session)
     db.session.commit()
-    click.echo("Demo accounts (password for all: %s):" % DEMO_PASSWORD)
+    click.echo(f"Demo accounts (password for all: {DEMO_PASSWORD}):")
     for email, _name, roles, _locale in DEMO_USERS:
         click.echo(f"  {email:<30} {', '.join(role.value for role in roles)}")
 

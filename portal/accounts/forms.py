@@ -9,6 +9,7 @@ from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationE
 
 from portal.accounts.models import Role
 from portal.accounts.passwords import MAX_LENGTH, password_problem
+from portal.forms import choices
 
 
 def strong_password(form, field) -> None:
@@ -91,7 +92,7 @@ ROLE_LABELS = {
 
 class RolesForm(FlaskForm):
     roles = SelectMultipleField(
-        _l("Roles"), choices=[(role.value, label) for role, label in ROLE_LABELS.items()]
+        _l("Roles"), choices=choices((role.value, label) for role, label in ROLE_LABELS.items())
     )
 
 

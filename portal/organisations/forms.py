@@ -17,6 +17,7 @@ from wtforms.validators import URL, DataRequired, Email, Length, Optional, Regex
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.db import utcnow
+from portal.forms import choices
 from portal.organisations.models import AssociationStatus, MemberRole
 from portal.organisations.vocabulary import FIELDS_OF_WORK, LEGAL_FORMS, TARGET_GROUPS
 
@@ -54,7 +55,7 @@ class AssociationForm(FlaskForm):
         _l("Name in French"), validators=[DataRequired(), Length(max=200)], render_kw={"dir": "ltr"}
     )
     acronym = StringField(_l("Acronym"), validators=[Optional(), Length(max=30)])
-    legal_form = SelectField(_l("Legal form"), choices=list(LEGAL_FORMS.items()))
+    legal_form = SelectField(_l("Legal form"), choices=choices(LEGAL_FORMS.items()))
     registration_number = StringField(
         _l("Registration number"),
         validators=[
@@ -99,8 +100,8 @@ class AssociationForm(FlaskForm):
         ],
         render_kw={"dir": "ltr"},
     )
-    fields_of_work = CheckboxesField(_l("Fields of work"), choices=list(FIELDS_OF_WORK.items()))
-    target_groups = CheckboxesField(_l("Target groups"), choices=list(TARGET_GROUPS.items()))
+    fields_of_work = CheckboxesField(_l("Fields of work"), choices=choices(FIELDS_OF_WORK.items()))
+    target_groups = CheckboxesField(_l("Target groups"), choices=choices(TARGET_GROUPS.items()))
     description_ar = TextAreaField(
         _l("Description in Arabic"),
         validators=[Optional(), Length(max=5000)],
@@ -113,12 +114,13 @@ class AssociationForm(FlaskForm):
     )
 
     def set_region_choices(self, regions, locale: str) -> None:
-        self.region.choices = [("", _l("Choose a region"))] + [
-            (region.code, region.text_for("name", locale)) for region in regions
-        ]
+        self.region.choices = choices(
+            [("", _l("Choose a region"))]
+            + [(region.code, region.text_for("name", locale)) for region in regions]
+        )
 
     def validate_region(self, field) -> None:
-        if field.data not in {code for code, _label in self.region.choices if code}:
+        if field.data not in {choice.value for choice in self.region.choices if choice.value}:
             raise ValidationError(_l("Choose one of Morocco's 12 regions."))
 
     def profile_data(self) -> dict:
@@ -139,21 +141,22 @@ class InvitationForm(FlaskForm):
     )
     role = SelectField(
         _l("Role"),
-        choices=[(role.value, label) for role, label in MEMBER_ROLE_LABELS.items()],
+        choices=choices((role.value, label) for role, label in MEMBER_ROLE_LABELS.items()),
         default=MemberRole.EDITOR.value,
     )
 
 
 class MemberRoleForm(FlaskForm):
     role = SelectField(
-        _l("Role"), choices=[(role.value, label) for role, label in MEMBER_ROLE_LABELS.items()]
+        _l("Role"),
+        choices=choices((role.value, label) for role, label in MEMBER_ROLE_LABELS.items()),
     )
 
 
 class VerificationForm(FlaskForm):
     decision = SelectField(
         _l("Decision"),
-        choices=[("verified", _l("Verify")), ("rejected", _l("Reject"))],
+        choices=choices([("verified", _l("Verify")), ("rejected", _l("Reject"))]),
     )
     reason = TextAreaField(
         _l("Reason (shown to the association)"), validators=[Optional(), Length(max=2000)]
@@ -172,7 +175,9 @@ class AssociationFilterForm(FlaskForm):
     region = SelectField(_l("Region"), validate_choice=False)
     status = SelectField(
         _l("Status"),
-        choices=[("", _l("All statuses"))]
-        + [(status.value, label) for status, label in STATUS_LABELS.items()],
+        choices=choices(
+            [("", _l("All statuses"))]
+            + [(status.value, label) for status, label in STATUS_LABELS.items()]
+        ),
         validate_choice=False,
     )

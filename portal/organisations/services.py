@@ -206,7 +206,7 @@ def status_counts(session: Session) -> dict[AssociationStatus, int]:
         select(Association.status, func.count()).group_by(Association.status)
     ).all()
     counts = dict.fromkeys(AssociationStatus, 0)
-    counts.update({status: count for status, count in rows})
+    counts.update(dict(rows))
     return counts
 
 

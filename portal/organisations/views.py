@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 from portal.accounts import tokens
 from portal.auth.policy import may, require
 from portal.extensions import db
-from portal.forms import EmptyForm
+from portal.forms import EmptyForm, choices
 from portal.htmx import is_htmx, render_page_or_fragment
 from portal.organisations import bp, services
 from portal.organisations.forms import (
@@ -290,9 +290,10 @@ def staff_list():
     regions = list_regions(db.session)
     filters_form = AssociationFilterForm(request.args)
     locale = str(get_locale())
-    filters_form.region.choices = [("", _("All regions"))] + [
-        (region.code, region.text_for("name", locale)) for region in regions
-    ]
+    filters_form.region.choices = choices(
+        [("", _("All regions"))]
+        + [(region.code, region.text_for("name", locale)) for region in regions]
+    )
     filters = services.AssociationFilters(
         text=(filters_form.q.data or "")[:100],
         region_code=filters_form.region.data or "",

@@ -6,6 +6,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms.validators import DataRequired
 
+from portal.forms import choices
 from portal.organisations.forms import CheckboxesField
 
 
@@ -16,6 +17,6 @@ class ProjectAxesForm(FlaskForm):
     )
 
     def set_axis_choices(self, axes, locale: str) -> None:
-        self.axes.choices = [
+        self.axes.choices = choices(
             (axis.code, f"{axis.number}. {axis.text_for('title', locale)}") for axis in axes
-        ]
+        )
