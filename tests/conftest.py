@@ -334,6 +334,7 @@ class LiveServer:
     def __init__(self, app, port: int):
         from werkzeug.serving import make_server
 
+        self.app = app  # pytest-flask pushes a request context of the served app
         self.port = port
         self.server = make_server("127.0.0.1", port, app, threaded=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

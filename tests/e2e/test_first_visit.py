@@ -1,0 +1,77 @@
+"""A newcomer's first visit, in a real browser: sign up in Arabic, confirm the address from the
+e-mail, register an association, switch to French."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from portal.notifications.models import OutboxMessage
+from portal.organisations.models import Association, AssociationStatus
+
+pytestmark = pytest.mark.browser
+
+
+def verification_link(session, email: str) -> str:
+    session.expire_all()
+    message = session.scalar(
+        select(OutboxMessage).where(
+            OutboxMessage.recipient == email, OutboxMessage.template == "verify_email"
+        )
+    )
+    assert message is not None, "no verification e-mail in the outbox"
+    return re.search(r"https?://\S+/account/verify/\S+", message.body_text).group(0)
+
+
+def test_newcomer_signs_up_verifies_registers_an_association_and_switches_language(
+    page, live_server, session, check_accessibility
+):
+    page.goto("/")
+    assert page.locator("html").get_attribute("dir") == "rtl"
+    assert page.locator("html").get_attribute("lang") == "ar"
+    check_accessibility(page)
+
+    page.goto("/account/sign-up")
+    check_accessibility(page)
+    page.fill("#full_name", "فاطمة الزهراء بنعلي")
+    page.fill("#email", "fatima@example.org")
+    page.fill("#password", "كلمة سر طويلة للجمعية")
+    page.fill("#confirm", "كلمة سر طويلة للجمعية")
+    page.click("form.stack button[type=submit]")
+    page.wait_for_url("**/account")
+    assert page.locator(".message-warning").is_visible()
+
+    page.goto(verification_link(session, "fatima@example.org"))
+    page.wait_for_url("**/account")
+    assert page.locator(".message-warning").count() == 0
+    check_accessibility(page)
+
+    page.click("a[href='/associations/new']")
+    check_accessibility(page)
+    page.fill("#name_ar", "جمعية النور للتنمية وحقوق الإنسان")
+    page.fill("#name_fr", "Association Annour pour le développement et les droits de l'Homme")
+    page.fill("#registration_number", "FM-2016-0321")
+    page.fill("#founded_on", "2016-05-20")
+    page.select_option("#region", "fes-meknes")
+    page.fill("#city", "فاس")
+    page.fill("#email", "annour@example.org")
+    page.check("input[name=fields_of_work][value=womens-rights]")
+    page.check("input[name=target_groups][value=women]")
+    page.click("form.stack > button[type=submit]")
+    page.wait_for_url(re.compile(r".*/associations/\d+$"))
+    assert "جمعية النور للتنمية وحقوق الإنسان" in page.locator("h1").inner_text()
+    check_accessibility(page)
+
+    session.expire_all()
+    association = session.scalar(select(Association))
+    assert association.status == AssociationStatus.PENDING
+    assert association.region.code == "fes-meknes"
+
+    page.click(".language-switch button")
+    page.wait_for_load_state()
+    assert page.locator("html").get_attribute("dir") == "ltr"
+    assert page.locator("html").get_attribute("lang") == "fr"
+    assert "Association Annour" in page.locator("h1").inner_text()
+    check_accessibility(page)
