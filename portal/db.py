@@ -51,11 +51,18 @@ class Base(DeclarativeBase):
     )
 
 
+def _unicode_lower(value):
+    return value.lower() if isinstance(value, str) else value
+
+
 @event.listens_for(Engine, "connect")
 def _configure_sqlite(dbapi_connection, connection_record):
     """Turn on WAL, foreign keys and a busy timeout for SQLite connections."""
     if type(dbapi_connection).__module__ != "sqlite3":
         return
+    # SQLite's lower() only folds ASCII: "Élan" would not match a search for "élan" as it
+    # does on PostgreSQL. Python's str.lower folds every script the portal stores.
+    dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")

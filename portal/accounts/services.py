@@ -15,19 +15,15 @@ from portal.accounts.models import Role, SignInThrottle, User, UserRole
 from portal.audit.services import record_event
 from portal.db import utcnow
 from portal.notifications.services import queue_message
+from portal.rules import RuleRefused
 from portal.web.links import external_url
 
 VERIFY_PURPOSE = "verify-email"
 RESET_PURPOSE = "reset-password"
 
 
-class AccountError(Exception):
+class AccountError(RuleRefused):
     """A request about an account that the rules refuse; the message is shown to the user."""
-
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(str(message))
-        self.message = message
-        self.field = field
 
 
 @dataclass(frozen=True)

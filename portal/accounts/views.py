@@ -18,7 +18,7 @@ from portal.accounts.forms import (
 )
 from portal.accounts.models import Role, User
 from portal.extensions import db, limiter, login_manager
-from portal.forms import EmptyForm
+from portal.forms import EmptyForm, show_refusal
 from portal.web.i18n import select_locale
 from portal.web.links import safe_next
 
@@ -50,14 +50,6 @@ def _start_session(user: User) -> None:
     session.permanent = True
 
 
-def _show_form_error(form, error: services.AccountError) -> None:
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None:
-        field.errors = [*field.errors, str(error.message)]
-    else:
-        flash(str(error.message), "error")
-
-
 @bp.route("/account/sign-up", methods=["GET", "POST"])
 @limiter.limit("20 per hour", methods=["POST"])
 def sign_up():
@@ -76,7 +68,7 @@ def sign_up():
             )
         except services.AccountError as error:
             db.session.rollback()
-            _show_form_error(form, error)
+            show_refusal(form, error)
         else:
             db.session.commit()
             _start_session(user)
@@ -156,7 +148,7 @@ def sign_in():
 def sign_out():
     """End this session and every other session of the account."""
     if EmptyForm().validate_on_submit():
-        services.sign_out(db.session, current_user)
+        services.sign_out(db.session, current_user._get_current_object())
         db.session.commit()
         logout_user()
         session.clear()
@@ -192,7 +184,7 @@ def reset_password(token: str):
             user = services.reset_password(db.session, token, form.password.data, max_age)
         except services.AccountError as error:
             db.session.rollback()
-            _show_form_error(form, error)
+            show_refusal(form, error)
         else:
             db.session.commit()
             _start_session(user)
@@ -225,11 +217,14 @@ def change_password():
     if form.validate_on_submit():
         try:
             services.change_password(
-                db.session, current_user, form.current_password.data, form.password.data
+                db.session,
+                current_user._get_current_object(),
+                form.current_password.data,
+                form.password.data,
             )
         except services.AccountError as error:
             db.session.rollback()
-            _show_form_error(form, error)
+            show_refusal(form, error)
         else:
             db.session.commit()
             _start_session(current_user._get_current_object())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import JSON, ForeignKey, String, event
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from portal.db import utcnow
 from portal.extensions import db
@@ -31,3 +31,12 @@ class AuditTrailIsAppendOnly(RuntimeError):
 @event.listens_for(AuditEvent, "before_delete")
 def _refuse_change(mapper, connection, target):
     raise AuditTrailIsAppendOnly(f"audit event {target.id} cannot be changed")
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_bulk_change(state):
+    """ORM `update(AuditEvent)` / `delete(AuditEvent)` skip the mapper events above."""
+    if (state.is_update or state.is_delete) and any(
+        mapper.class_ is AuditEvent for mapper in state.all_mappers
+    ):
+        raise AuditTrailIsAppendOnly("audit events cannot be changed")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
+from werkzeug.local import LocalProxy
 
 from portal.audit.models import AuditEvent
 
 
 def record_event(session: Session, actor, action: str, obj=None, **details) -> AuditEvent:
     """Append an audit event for a state change: who, what, on which object, with details."""
+    # `current_user` is a proxy: record the user it stands for (type(proxy) is LocalProxy).
+    obj = obj._get_current_object() if isinstance(obj, LocalProxy) else obj
     if obj is not None and getattr(obj, "id", None) is None:
         session.flush()
     actor_id = getattr(actor, "id", None) if actor is not None else None

@@ -18,6 +18,24 @@ from portal.organisations.models import Association, MemberRole, Membership
 Rule = Callable[[User | None, object], bool]
 RULES: dict[str, Rule] = {}
 
+# Endpoints a visitor may reach without signing in; every other one sends them to sign-in.
+# tests/security/test_route_matrix.py holds every endpoint to this list.
+PUBLIC_ENDPOINTS = frozenset(
+    {
+        "static",
+        "web.home",
+        "web.health",
+        "web.switch_language",
+        "strategy.axes",
+        "strategy.project",
+        "accounts.sign_in",
+        "accounts.sign_up",
+        "accounts.forgot_password",
+        "accounts.reset_password",
+        "accounts.verify_email",
+    }
+)
+
 
 def rule(action: str):
     """Register the function below as the rule for `action`."""

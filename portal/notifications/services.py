@@ -11,7 +11,7 @@ from pathlib import Path
 
 from flask import current_app, render_template
 from flask_babel import force_locale
-from sqlalchemy import event, select
+from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
 from portal.db import utcnow
@@ -52,17 +52,22 @@ def build_email(message: OutboxMessage, sender: str) -> EmailMessage:
     email["To"] = message.recipient
     email["Subject"] = message.subject
     email["Message-ID"] = make_msgid(domain="shiraka.local")
-    email["Content-Language"] = message.locale
     email.set_content(message.body_text)
     email.add_alternative(message.body_html, subtype="html")
+    # After the parts: set_content() drops every Content-* header already set.
+    email["Content-Language"] = message.locale
     return email
 
 
 @event.listens_for(Session, "after_commit")
 def _write_development_copies(session: Session) -> None:
     """Write committed messages to instance/mail/ so a developer can click their links."""
+    if session.in_nested_transaction():
+        return  # only a savepoint was released: nothing is committed yet
     copies = session.info.pop("mail_copies", [])
     for directory, message in copies:
+        if not inspect(message).persistent:
+            continue  # queued inside a savepoint that was rolled back
         try:
             directory.mkdir(parents=True, exist_ok=True)
             email = build_email(message, "Shiraka <no-reply@shiraka.local>")
@@ -72,9 +77,11 @@ def _write_development_copies(session: Session) -> None:
             log.exception("could not write a development copy of message %s", message.id)
 
 
-@event.listens_for(Session, "after_rollback")
-def _forget_development_copies(session: Session) -> None:
-    session.info.pop("mail_copies", None)
+@event.listens_for(Session, "after_transaction_end")
+def _forget_development_copies(session: Session, transaction) -> None:
+    # Only when the whole transaction ends: a savepoint rolled back keeps earlier messages.
+    if transaction.parent is None:
+        session.info.pop("mail_copies", None)
 
 
 SmtpFactory = Callable[[], smtplib.SMTP]
@@ -130,7 +137,10 @@ def deliver_pending(
         try:
             with connect() as smtp:
                 smtp.send_message(build_email(message, sender))
-        except (smtplib.SMTPException, OSError) as error:
+        # Any error, not only SMTP's: a message that cannot be built (a malformed address
+        # raises IndexError in the e-mail package) must not stop the whole outbox.
+        except Exception as error:
+            log.warning("message %s not delivered: %r", message.id, error)
             message.last_error = f"{type(error).__name__}: {error}"[:2000]
             if message.attempts >= max_attempts:
                 message.status = MessageStatus.FAILED

@@ -100,8 +100,17 @@ class AssociationForm(FlaskForm):
         ],
         render_kw={"dir": "ltr"},
     )
-    fields_of_work = CheckboxesField(_l("Fields of work"), choices=choices(FIELDS_OF_WORK.items()))
-    target_groups = CheckboxesField(_l("Target groups"), choices=choices(TARGET_GROUPS.items()))
+    # WTForms' own "not a valid choice" has no Arabic translation: say it in the portal's words.
+    fields_of_work = CheckboxesField(
+        _l("Fields of work"),
+        choices=choices(FIELDS_OF_WORK.items()),
+        invalid_choice_message=_l("Choose fields of work from the list."),
+    )
+    target_groups = CheckboxesField(
+        _l("Target groups"),
+        choices=choices(TARGET_GROUPS.items()),
+        invalid_choice_message=_l("Choose target groups from the list."),
+    )
     description_ar = TextAreaField(
         _l("Description in Arabic"),
         validators=[Optional(), Length(max=5000)],

@@ -23,6 +23,7 @@ from portal.organisations.models import (
     Membership,
 )
 from portal.organisations.vocabulary import FIELDS_OF_WORK, LEGAL_FORMS, TARGET_GROUPS
+from portal.rules import RuleRefused
 from portal.strategy.models import Region
 from portal.web.links import external_url
 
@@ -47,13 +48,8 @@ PROFILE_FIELDS = (
 )
 
 
-class AssociationError(Exception):
+class AssociationError(RuleRefused):
     """A change to an association that the rules refuse; the message is shown to the user."""
-
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(str(message))
-        self.message = message
-        self.field = field
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 from portal.accounts import tokens
 from portal.auth.policy import may, require
 from portal.extensions import db
-from portal.forms import EmptyForm, choices
+from portal.forms import EmptyForm, choices, show_refusal
 from portal.htmx import is_htmx, render_page_or_fragment
 from portal.organisations import bp, services
 from portal.organisations.forms import (
@@ -52,14 +52,6 @@ def _profile_form(**kwargs) -> AssociationForm:
     return form
 
 
-def _show_error(form, error: services.AssociationError) -> None:
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None:
-        field.errors = [*field.errors, str(error.message)]
-    else:
-        flash(str(error.message), "error")
-
-
 @bp.route("/associations/new", methods=["GET", "POST"])
 @login_required
 def create():
@@ -75,7 +67,7 @@ def create():
             )
         except services.AssociationError as error:
             db.session.rollback()
-            _show_error(form, error)
+            show_refusal(form, error)
         else:
             db.session.commit()
             flash(_("The association is registered and awaits verification."), "success")
@@ -115,7 +107,7 @@ def edit(association_id: int):
             )
         except services.AssociationError as error:
             db.session.rollback()
-            _show_error(form, error)
+            show_refusal(form, error)
         else:
             db.session.commit()
             flash(_("The profile is saved."), "success")
@@ -174,7 +166,7 @@ def invite(association_id: int):
         )
     except services.AssociationError as error:
         db.session.rollback()
-        _show_error(form, error)
+        show_refusal(form, error)
         return _members_page(association, form, 422)
     db.session.commit()
     flash(_("An invitation was sent to %(email)s.", email=form.email.data), "success")
@@ -329,7 +321,7 @@ def verification(association_id: int):
             )
         except services.AssociationError as error:
             db.session.rollback()
-            _show_error(form, error)
+            show_refusal(form, error)
         else:
             db.session.commit()
             flash(_("The decision is saved and the association is told."), "success")

@@ -75,3 +75,20 @@ def test_newcomer_signs_up_verifies_registers_an_association_and_switches_langua
     assert page.locator("html").get_attribute("lang") == "fr"
     assert "Association Annour" in page.locator("h1").inner_text()
     check_accessibility(page)
+
+
+def test_htmx_navigation_stores_nothing_in_local_storage(page, live_server, login_as, session):
+    """S22: pages hold personal data, so htmx keeps no history snapshot in localStorage."""
+    from tests.conftest import sign_in_browser
+
+    _client, user = login_as("staff", "admin")
+    sign_in_browser(page, user)
+    page.goto("/staff/associations")
+    page.fill("input[type=search]", "x")
+    page.wait_for_url("**q=x**")
+    page.goto("/admin/users")
+    page.fill("#q", "user")
+    page.wait_for_url("**q=user**")
+    assert page.locator("#user-rows tbody tr").count() >= 1
+    # htmx saves a snapshot of the page it leaves at each pushed URL; none may reach storage.
+    assert page.evaluate("Object.keys(window.localStorage)") == []

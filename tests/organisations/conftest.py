@@ -1,31 +1,23 @@
-"""Helpers for the association tests: the page text of a message, row counts, a full profile."""
+"""Fixtures for the association tests."""
 
 from __future__ import annotations
 
 import pytest
-from flask_babel import force_locale, gettext
-from markupsafe import escape
-from sqlalchemy import func, select
 
-from portal.audit.models import AuditEvent
-from portal.extensions import db
+from tests.conftest import CsrfClient
+from tests.organisations.helpers import forget_request_globals
 
 
-def shown(message: str, locale: str = "ar", **values) -> str:
-    """Return the message as a page in `locale` shows it: translated, then HTML-escaped."""
-    with force_locale(locale):
-        return str(escape(gettext(message, **values)))
+@pytest.fixture(autouse=True)
+def one_request_one_g(monkeypatch):
+    """Give every test request a fresh `g`, so two clients in one test never share a user."""
+    open_request = CsrfClient.open
 
+    def open_fresh(self, *args, **kwargs):
+        forget_request_globals()
+        return open_request(self, *args, **kwargs)
 
-def count(model, *conditions) -> int:
-    """Count the rows of a model (optionally matching conditions), read fresh from the database."""
-    db.session.expire_all()
-    return db.session.scalar(select(func.count()).select_from(model).where(*conditions))
-
-
-def audit_actions() -> list[str]:
-    """Return the actions of every audit event, oldest first."""
-    return list(db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
+    monkeypatch.setattr(CsrfClient, "open", open_fresh)
 
 
 @pytest.fixture

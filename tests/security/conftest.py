@@ -1,0 +1,185 @@
+"""A small world to aim requests at: two associations, their owners, staff, an admin, real tokens."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import factory
+import pytest
+from flask.testing import FlaskClient
+from flask_babel import force_locale, gettext
+from sqlalchemy import select
+
+from portal.accounts import services as account_services
+from portal.accounts.models import Role, User, UserRole
+from portal.extensions import db
+from portal.notifications.models import OutboxMessage
+from portal.organisations import services as organisation_services
+from portal.organisations.models import (
+    Association,
+    AssociationStatus,
+    Invitation,
+    MemberRole,
+    Membership,
+)
+from tests import factories
+from tests.conftest import CsrfClient, sign_in
+
+ACTORS = ("visitor", "member_a", "member_b", "staff", "admin")
+PLAN_PROJECT = 21
+
+
+@dataclass
+class World:
+    association_a: Association
+    association_b: Association
+    users: dict[str, User | None]
+    editor_a: User
+    membership: Membership
+    invitation: Invitation
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def secrets_of_a(self) -> list[str]:
+        """Values of association A that nobody outside it may see on a denial."""
+        a = self.association_a
+        return [
+            a.name_ar,
+            a.name_fr,
+            a.registration_number,
+            a.email,
+            self.editor_a.full_name,
+            self.editor_a.email,
+        ]
+
+
+def _token_in_outbox(recipient: str, path: str) -> str:
+    """Return the token of the last link to `path` mailed to `recipient`."""
+    body = db.session.scalars(
+        select(OutboxMessage.body_text)
+        .where(OutboxMessage.recipient == recipient)
+        .order_by(OutboxMessage.id.desc())
+    ).first()
+    match = re.search(re.escape(path) + r"([\w.\-]+)", body or "")
+    assert match, f"no link to {path} in the mail to {recipient}"
+    return match.group(1)
+
+
+def _user(*roles: str, **fields) -> User:
+    user = factories.UserFactory.build(**fields)
+    user.role_rows = [UserRole(role=Role(role)) for role in roles]
+    db.session.add(user)
+    return user
+
+
+def _association(owner: User, **fields) -> Association:
+    values = factory.build(dict, FACTORY_CLASS=factories.AssociationFactory, **fields)
+    values.pop("owner")
+    association = Association(**values)
+    association.memberships.append(Membership(user=owner, role=MemberRole.OWNER))
+    db.session.add(association)
+    return association
+
+
+def build_world() -> World:
+    """Create the world through the portal's own services, so every token is a real one.
+
+    Built with one commit (the factories commit each row, which is slow on SQLite).
+    """
+    owner_a, owner_b = _user("applicant"), _user("applicant")
+    association_a = _association(owner_a, status=AssociationStatus.PENDING)
+    association_b = _association(owner_b)
+    editor_a = _user("applicant")
+    membership = Membership(association=association_a, user=editor_a, role=MemberRole.EDITOR)
+    unverified = _user("applicant", email_verified_at=None)
+    session = db.session
+    session.add(membership)
+    session.flush()
+    invitation = organisation_services.invite_member(
+        session, association_a, "invitee@example.org", "editor", actor=owner_a
+    )
+    account_services.send_verification(session, unverified)
+    account_services.request_password_reset(session, editor_a.email)
+    staff, admin = _user("staff"), _user("admin")
+    session.commit()
+    return World(
+        association_a=association_a,
+        association_b=association_b,
+        users={
+            "visitor": None,
+            "member_a": owner_a,
+            "member_b": owner_b,
+            "staff": staff,
+            "admin": admin,
+        },
+        editor_a=editor_a,
+        membership=membership,
+        invitation=invitation,
+        tokens={
+            "organisations.accept_invitation": _token_in_outbox(
+                "invitee@example.org", "/invitations/"
+            ),
+            "accounts.verify_email": _token_in_outbox(unverified.email, "/account/verify/"),
+            "accounts.reset_password": _token_in_outbox(editor_a.email, "/account/reset/"),
+        },
+    )
+
+
+def url_values(world: World, endpoint: str, arguments) -> dict:
+    """Fill a route's URL arguments from the world (A's objects, plan project 21, real tokens)."""
+    known = {
+        "association_id": world.association_a.id,
+        "membership_id": world.membership.id,
+        "invitation_id": world.invitation.id,
+        "user_id": world.editor_a.id,
+        "number": PLAN_PROJECT,
+        "locale": "fr",
+    }
+    values = {}
+    for name in sorted(arguments):
+        if name == "token" and endpoint in world.tokens:
+            values[name] = world.tokens[endpoint]
+        elif name in known:
+            values[name] = known[name]
+        else:
+            pytest.fail(
+                f"{endpoint} takes <{name}>: teach url_values() in tests/security/conftest.py "
+                "how to fill it"
+            )
+    return values
+
+
+class IsolatedClient(CsrfClient):
+    """Sends each request in an app context of its own, as a server does.
+
+    The `app` fixture keeps an app context pushed; a request reuses it, so `g` (where Flask-Login
+    keeps the current user) and the database session would carry over from one request, and one
+    user, to the next.
+    """
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
+def client_as(app, user) -> FlaskClient:
+    """Return a fresh client, signed in as `user` unless it is None."""
+    client = IsolatedClient(app, app.response_class, use_cookies=True)
+    return sign_in(client, user) if user is not None else client
+
+
+@pytest.fixture
+def make_world(app):
+    """Return a function that builds a fresh world (call it again after a request changed one)."""
+    return build_world
+
+
+@pytest.fixture
+def world(make_world):
+    return make_world()
+
+
+def translated(locale: str, text: str, **variables) -> str:
+    """Return `text` as the catalogue of `locale` renders it (needs an app context)."""
+    with force_locale(locale):
+        return gettext(text, **variables)

@@ -1,0 +1,278 @@
+"""The permission harness: every route of the URL map, each method, with and without htmx, for
+each actor, answers as the table below says (CHECKLIST S01, S02, S03; ASVS 4.1.1, 4.1.3, 4.2.1).
+
+A route added to the portal without a row here fails; so does a row whose route is gone.
+"""
+
+from __future__ import annotations
+
+import logging
+from html import escape
+from typing import NamedTuple
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from portal import create_app
+from portal.auth.policy import PUBLIC_ENDPOINTS
+from tests.security.conftest import ACTORS, client_as, url_values
+
+SIGN_IN_PATH = "/account/sign-in"
+LOGIN = "302 to sign-in"  # Flask-Login's answer to a visitor: 302 to the sign-in page with ?next=
+
+
+class Hx(NamedTuple):
+    """A route that answers a plain request and an htmx request differently."""
+
+    plain: int | str
+    htmx: int | str
+
+
+V, A, B, S, AD = ACTORS  # visitor, owner of A, owner of B, staff, admin
+EVERYONE_200 = {V: 200, A: 200, B: 200, S: 200, AD: 200}
+SIGNED_IN = {V: LOGIN, A: 200, B: 200, S: 200, AD: 200}
+STAFF_ONLY = {V: LOGIN, A: 403, B: 403, S: 200, AD: 200}
+ADMIN_ONLY = {V: LOGIN, A: 403, B: 403, S: 403, AD: 200}
+MEMBERS_OF_A = {V: LOGIN, A: Hx(303, 200), B: 404, S: 404, AD: 404}
+
+# (endpoint, method) -> {actor: expected answer}. POSTs carry a valid CSRF token and no fields.
+EXPECTED = {
+    ("web.home", "GET"): EVERYONE_200,
+    ("web.health", "GET"): EVERYONE_200,
+    ("web.switch_language", "POST"): {V: 303, A: 303, B: 303, S: 303, AD: 303},
+    ("strategy.axes", "GET"): EVERYONE_200,
+    ("strategy.project", "GET"): EVERYONE_200,
+    ("strategy.edit_project_axes", "GET"): STAFF_ONLY,
+    ("strategy.edit_project_axes", "POST"): {V: LOGIN, A: 403, B: 403, S: 422, AD: 422},
+    # An empty sign-in form is shown again with its errors (200, not 422).
+    ("accounts.sign_in", "GET"): EVERYONE_200,
+    ("accounts.sign_in", "POST"): EVERYONE_200,
+    # A signed-in user has an account already: sent to the home page.
+    ("accounts.sign_up", "GET"): {V: 200, A: 302, B: 302, S: 302, AD: 302},
+    ("accounts.sign_up", "POST"): {V: 422, A: 302, B: 302, S: 302, AD: 302},
+    # The link verifies someone else's address, then offers sign-in (302 without ?next=).
+    ("accounts.verify_email", "GET"): {V: 302, A: 302, B: 302, S: 302, AD: 302},
+    ("accounts.resend_verification", "POST"): {V: LOGIN, A: 303, B: 303, S: 303, AD: 303},
+    ("accounts.sign_out", "POST"): {V: LOGIN, A: 303, B: 303, S: 303, AD: 303},
+    # An empty address is shown again with its error (200, not 422).
+    ("accounts.forgot_password", "GET"): EVERYONE_200,
+    ("accounts.forgot_password", "POST"): EVERYONE_200,
+    ("accounts.reset_password", "GET"): EVERYONE_200,
+    ("accounts.reset_password", "POST"): {V: 422, A: 422, B: 422, S: 422, AD: 422},
+    ("accounts.profile", "GET"): SIGNED_IN,
+    ("accounts.change_password", "GET"): SIGNED_IN,
+    ("accounts.change_password", "POST"): {V: LOGIN, A: 422, B: 422, S: 422, AD: 422},
+    ("accounts.admin_users", "GET"): ADMIN_ONLY,
+    ("accounts.admin_user_roles", "GET"): ADMIN_ONLY,
+    # No role ticked: the admin removes every role of the editor of A, then sees the page again.
+    ("accounts.admin_user_roles", "POST"): {V: LOGIN, A: 403, B: 403, S: 403, AD: 303},
+    ("organisations.create", "GET"): SIGNED_IN,
+    ("organisations.create", "POST"): {V: LOGIN, A: 422, B: 422, S: 422, AD: 422},
+    ("organisations.detail", "GET"): {V: LOGIN, A: 200, B: 404, S: 200, AD: 200},
+    # Staff see every association but edit none of them.
+    ("organisations.edit", "GET"): {V: LOGIN, A: 200, B: 404, S: 404, AD: 404},
+    ("organisations.edit", "POST"): {V: LOGIN, A: 422, B: 404, S: 404, AD: 404},
+    ("organisations.members", "GET"): {V: LOGIN, A: 200, B: 404, S: 200, AD: 200},
+    ("organisations.invite", "POST"): {V: LOGIN, A: 422, B: 404, S: 404, AD: 404},
+    # The owner's empty role change is refused by the form; the list comes back (htmx: in place).
+    ("organisations.change_role", "POST"): MEMBERS_OF_A,
+    ("organisations.remove_member", "POST"): MEMBERS_OF_A,
+    ("organisations.revoke_invitation", "POST"): MEMBERS_OF_A,
+    # The signed link is the key to the invitation page; only its addressee may accept.
+    ("organisations.accept_invitation", "GET"): SIGNED_IN,
+    ("organisations.accept_invitation", "POST"): {V: LOGIN, A: 403, B: 403, S: 403, AD: 403},
+    ("organisations.staff_list", "GET"): STAFF_ONLY,
+    ("organisations.verification", "GET"): STAFF_ONLY,
+    ("organisations.verification", "POST"): {V: LOGIN, A: 403, B: 403, S: 422, AD: 422},
+}
+
+
+def _collection_app():
+    """An app built only to read the URL map while tests are collected (it opens no database)."""
+    return create_app(
+        {
+            "TESTING": True,
+            "PORTAL_ENV": "testing",
+            "SECRET_KEY": "collection-only",
+            "DATABASE_URL": "sqlite://",
+            "MAIL_COPY_DIR": None,
+            "RATELIMIT_ENABLED": False,
+        }
+    )
+
+
+def routes_of(app) -> list[tuple[str, str]]:
+    """Every (endpoint, method) of the URL map but static files, HEAD and OPTIONS."""
+    return sorted(
+        (rule.endpoint, method)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint != "static"
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    )
+
+
+COLLECTION_APP = _collection_app()
+ROUTES = routes_of(COLLECTION_APP)
+ARGUMENTS = {rule.endpoint: rule.arguments for rule in COLLECTION_APP.url_map.iter_rules()}
+ROUTE_IDS = [f"{endpoint} {method}" for endpoint, method in ROUTES]
+NON_PUBLIC = [route for route in ROUTES if route[0] not in PUBLIC_ENDPOINTS]
+OF_ASSOCIATION_A = [
+    route
+    for route in ROUTES
+    if ARGUMENTS[route[0]] & {"association_id", "membership_id", "invitation_id"}
+]
+
+
+def _url(app, world, endpoint: str, method: str) -> str:
+    rule = next(rule for rule in app.url_map.iter_rules() if rule.endpoint == endpoint)
+    values = url_values(world, endpoint, rule.arguments)
+    return app.url_map.bind("localhost").build(endpoint, values, method=method)
+
+
+def request_as(app, world, actor: str, endpoint: str, method: str, htmx: bool):
+    """Send the request; POSTs carry a valid CSRF token (the client adds it) and no fields."""
+    client = client_as(app, world.users[actor])
+    headers = {"HX-Request": "true"} if htmx else {}
+    url = _url(app, world, endpoint, method)
+    return client.open(url, method=method, headers=headers, data={} if method == "POST" else None)
+
+
+def observed(response) -> int | str:
+    """Name the answer as the table does: a status, or LOGIN for the redirect to sign-in."""
+    location = urlsplit(response.headers.get("Location", ""))
+    if (
+        response.status_code == 302
+        and location.path == SIGN_IN_PATH
+        and "next" in parse_qs(location.query)
+    ):
+        return LOGIN
+    return response.status_code
+
+
+def expected_answer(row: dict, actor: str, htmx: bool) -> int | str:
+    answer = row[actor]
+    if isinstance(answer, Hx):
+        return answer.htmx if htmx else answer.plain
+    return answer
+
+
+def _denial_records(caplog, user) -> list[str]:
+    who = user.get_id() if user is not None else "-"
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == "portal.security" and f"user={who} " in record.getMessage()
+    ]
+
+
+def _row_or_fail(endpoint: str, method: str) -> dict:
+    row = EXPECTED.get((endpoint, method))
+    if row is None:
+        pytest.fail(
+            f"route {endpoint} {method} has no row in EXPECTED (tests/security/test_route_matrix"
+            ".py): add what each actor must get"
+        )
+    return row
+
+
+# --- the table itself ------------------------------------------------------------------------
+
+
+def test_every_route_of_the_url_map_has_a_row(app):
+    """A route without a row in the table fails, named (S02)."""
+    missing = [f"{endpoint} {method}" for endpoint, method in routes_of(app) if (endpoint, method)
+               not in EXPECTED]
+    assert not missing, "routes with no row in EXPECTED: " + ", ".join(missing)
+
+
+def test_every_row_names_a_route_that_exists(app):
+    """A row left behind by a removed or renamed route fails, named."""
+    stale = sorted(set(EXPECTED) - set(routes_of(app)))
+    assert not stale, "rows in EXPECTED for routes that do not exist: " + ", ".join(
+        f"{endpoint} {method}" for endpoint, method in stale
+    )
+
+
+def test_every_row_covers_every_actor():
+    for route, row in EXPECTED.items():
+        assert set(row) == set(ACTORS), route
+
+
+def test_public_endpoints_exist_in_the_url_map(app):
+    """The explicit public list names real endpoints only (S01)."""
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    assert PUBLIC_ENDPOINTS <= endpoints, sorted(PUBLIC_ENDPOINTS - endpoints)
+
+
+def test_the_table_sends_visitors_to_sign_in_exactly_off_the_public_list():
+    """Visitors reach public endpoints; every other row answers them 302-to-sign-in/401/403."""
+    for (endpoint, method), row in EXPECTED.items():
+        if endpoint in PUBLIC_ENDPOINTS:
+            assert row[V] != LOGIN, f"{endpoint} {method} is public but sends visitors to sign-in"
+        else:
+            assert row[V] in (LOGIN, 401, 403), f"{endpoint} {method} is not in PUBLIC_ENDPOINTS"
+
+
+# --- requests --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+@pytest.mark.parametrize(("endpoint", "method"), NON_PUBLIC, ids=[" ".join(r) for r in NON_PUBLIC])
+def test_visitors_are_sent_to_sign_in_from_every_non_public_route(
+    app, world, endpoint, method, htmx
+):
+    """Anonymous requests to anything off the public list are refused (S01; ASVS 4.1.1)."""
+    response = request_as(app, world, V, endpoint, method, htmx)
+    assert observed(response) in (LOGIN, 401, 403), (endpoint, method, response.status_code)
+
+
+@pytest.mark.parametrize(("endpoint", "method"), ROUTES, ids=ROUTE_IDS)
+def test_route_answers_every_actor_as_the_table_says(app, make_world, caplog, endpoint, method):
+    """Each actor, with and without HX-Request, gets the row's status; denials are logged (S02)."""
+    row = _row_or_fail(endpoint, method)
+    caplog.set_level(logging.INFO, logger="portal.security")
+    world = make_world()
+    want, got = {}, {}
+    for actor in ACTORS:
+        for htmx in (False, True):
+            if method != "GET":  # a POST may have changed the world: start from a fresh one
+                world = make_world()
+            caplog.clear()
+            response = request_as(app, world, actor, endpoint, method, htmx)
+            case = f"{actor}{' +htmx' if htmx else ''}"
+            want[case] = expected_answer(row, actor, htmx)
+            got[case] = observed(response)
+            if response.status_code in (403, 404) and not _denial_records(
+                caplog, world.users[actor]
+            ):
+                got[case] = f"{response.status_code} (denial not logged)"
+    assert got == want, f"{endpoint} {method}"
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+@pytest.mark.parametrize(
+    ("endpoint", "method"), OF_ASSOCIATION_A, ids=[" ".join(r) for r in OF_ASSOCIATION_A]
+)
+def test_another_association_sees_nothing_of_a_and_is_logged(
+    app, world, caplog, endpoint, method, htmx
+):
+    """The owner of B asking for any URL carrying A's ids gets A's denial with none of A's data,
+    and the denial is logged with user and route (S03, S21; ASVS 4.2.1)."""
+    caplog.set_level(logging.INFO, logger="portal.security")
+    response = request_as(app, world, B, endpoint, method, htmx)
+    assert response.status_code == expected_answer(_row_or_fail(endpoint, method), B, htmx)
+    assert response.status_code in (403, 404)
+    body = response.get_data(as_text=True)
+    for secret in world.secrets_of_a():
+        assert secret not in body and escape(secret) not in body, secret
+    member_b = world.users[B]
+    records = _denial_records(caplog, member_b)
+    assert records, "no log record for the denial"
+    assert any(f"endpoint={endpoint} " in record for record in records), records
+
+
+def test_association_routes_answer_404_to_another_associations_owner():
+    """An id of another association reads as 'not found' on every association-owned route (S03)."""
+    for endpoint, method in OF_ASSOCIATION_A:
+        if endpoint.startswith("organisations.") and endpoint != "organisations.verification":
+            assert expected_answer(EXPECTED[(endpoint, method)], B, False) == 404, endpoint
