@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask import g, has_app_context
 from flask.testing import FlaskClient
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy.engine import make_url
@@ -169,6 +170,18 @@ def session(app):
 # --- clients --------------------------------------------------------------------------------
 
 
+def forget_request_globals() -> None:
+    """Empty `g` as a new request would find it.
+
+    Test requests run inside the test's app context, so `g` outlives a request: the signed-in
+    user (Flask-Login), the locale (Flask-Babel) and the CSRF token (Flask-WTF) of one client's
+    request would otherwise be reused by the next client's request.
+    """
+    if has_app_context():
+        for key in list(g):
+            g.pop(key)
+
+
 class CsrfClient(FlaskClient):
     """A test client that sends a valid CSRF token with every unsafe request.
 
@@ -176,6 +189,7 @@ class CsrfClient(FlaskClient):
     """
 
     def open(self, *args, csrf=True, **kwargs):
+        forget_request_globals()
         method = (kwargs.get("method") or "GET").upper()
         if method not in {"GET", "HEAD", "OPTIONS"} and csrf:
             headers = dict(kwargs.pop("headers", None) or {})

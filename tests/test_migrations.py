@@ -11,6 +11,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask_migrate import downgrade, upgrade
 
+from portal.db import utcnow
 from portal.extensions import db
 from tests.conftest import _postgres_database, make_app
 
@@ -61,6 +62,22 @@ def table_names() -> set[str]:
     return set(sa.inspect(db.engine).get_table_names())
 
 
+def assert_audit_trail_is_append_only_in_the_database() -> None:
+    """Autogenerate does not see triggers: check them by changing a row below the ORM."""
+    audit_event = db.metadata.tables["audit_event"]
+    with db.engine.begin() as connection:
+        connection.execute(
+            audit_event.insert().values(
+                created_at=utcnow(), action="test.event", object_type="", details={}
+            )
+        )
+    for statement in (audit_event.update().values(action="rewritten"), audit_event.delete()):
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"), db.engine.begin() as c:
+            c.execute(statement)
+    with db.engine.connect() as connection:
+        assert connection.scalars(sa.select(audit_event.c.action)).all() == ["test.event"]
+
+
 def test_upgrade_from_an_empty_database_reaches_head_with_every_table(fresh_app):
     """An empty database is migrated to the newest revision, with one table per model."""
     assert table_names() == set()
@@ -69,6 +86,7 @@ def test_upgrade_from_an_empty_database_reaches_head_with_every_table(fresh_app)
 
     assert current_revision() == head_revision(fresh_app)
     assert table_names() == set(db.metadata.tables) | {"alembic_version"}
+    assert_audit_trail_is_append_only_in_the_database()
 
 
 def test_migrated_database_has_no_difference_from_the_models(fresh_app):
@@ -79,7 +97,8 @@ def test_migrated_database_has_no_difference_from_the_models(fresh_app):
 
 
 def test_downgrade_to_base_then_upgrade_again_rebuilds_the_same_schema(fresh_app):
-    """Every migration can be undone and redone; the schema still matches the models."""
+    """Every migration can be undone and redone; the schema still matches the models and the
+    audit trail's triggers are back."""
     upgrade()
 
     downgrade(revision="base")
@@ -91,3 +110,4 @@ def test_downgrade_to_base_then_upgrade_again_rebuilds_the_same_schema(fresh_app
 
     assert current_revision() == head_revision(fresh_app)
     assert schema_differences() == []
+    assert_audit_trail_is_append_only_in_the_database()

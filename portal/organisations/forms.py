@@ -135,7 +135,13 @@ class AssociationForm(FlaskForm):
     def profile_data(self) -> dict:
         """Return the profile values, region as its code."""
         names = [name for name in self._fields if name != "csrf_token"]
-        return {name: self[name].data for name in names}
+        # A text field left out of the request reads None: store it as empty, not as NULL.
+        return {
+            name: ""
+            if self[name].data is None and isinstance(self[name], StringField)
+            else self[name].data
+            for name in names
+        }
 
 
 class InvitationForm(FlaskForm):

@@ -26,6 +26,7 @@ from portal.organisations.models import Invitation
 from portal.organisations.vocabulary import FIELDS_OF_WORK, LEGAL_FORMS, TARGET_GROUPS
 from portal.pagination import paginate
 from portal.strategy.services import list_regions
+from portal.web.errors import log_denial
 
 STAFF_PAGE_SIZE = 50
 LABELS = {
@@ -250,6 +251,7 @@ def accept_invitation(token: str):
             membership = services.accept_invitation(db.session, token, max_age, user=current_user)
         except services.AssociationError as error:
             db.session.rollback()
+            log_denial(403)
             return _invitation_problem(str(error.message), 403)
         db.session.commit()
         flash(
@@ -279,7 +281,8 @@ def _invitation_problem(message: str, status: int = 400):
 def staff_list():
     """List associations for staff, filtered by region and status, searchable."""
     require(current_user, "association.review")
-    regions = list_regions(db.session)
+    # The htmx fragment holds only the rows: it needs neither the region choices nor the counts.
+    regions = [] if is_htmx() else list_regions(db.session)
     filters_form = AssociationFilterForm(request.args)
     locale = str(get_locale())
     filters_form.region.choices = choices(
@@ -302,7 +305,7 @@ def staff_list():
         "organisations/_staff_rows.html",
         page=page,
         filters_form=filters_form,
-        counts=services.status_counts(db.session),
+        counts=None if is_htmx() else services.status_counts(db.session),
         labels=LABELS,
     )
 

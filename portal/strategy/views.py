@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -36,7 +36,9 @@ def edit_project_axes(number: int):
     """Let staff choose which axes a plan project serves."""
     require(current_user, "strategy.edit_links")
     plan_project = services.get_project(db.session, number) or abort(404)
-    form = ProjectAxesForm(axes=[axis.code for axis in plan_project.axes])
+    # Current axes fill the form on GET only: a POST with no box ticked must not keep them.
+    current = [axis.code for axis in plan_project.axes] if request.method == "GET" else None
+    form = ProjectAxesForm(axes=current)
     form.set_axis_choices(services.list_axes(db.session), str(get_locale()))
     if form.validate_on_submit():
         try:

@@ -65,7 +65,7 @@ def install_error_handlers(app: Flask) -> None:
     def http_error(error: HTTPException):
         code = error.code or 500
         if code in (403, 404):
-            _log_denial(code)
+            log_denial(code)
         if code not in HANDLED:
             return error
         response = render_error(code)
@@ -78,7 +78,8 @@ def install_error_handlers(app: Flask) -> None:
         return render_error(500)
 
 
-def _log_denial(code: int) -> None:
+def log_denial(code: int) -> None:
+    """Record a refused request: status, user, endpoint and the ids it asked for."""
     user = current_user.get_id() if current_user and current_user.is_authenticated else "-"
     log.info(
         "denied %s user=%s endpoint=%s args=%s",

@@ -29,6 +29,7 @@ def app_factory(app_factory):
     """Build apps whose test clients run each request in a fresh application context."""
 
     def build(**overrides):
+        """Build an app as the shared factory does, with isolated test clients."""
         built = app_factory(**overrides)
         built.test_client_class = IsolatedClient
         return built
@@ -49,6 +50,7 @@ def token_clock(monkeypatch):
     )
 
     def move(seconds: int) -> None:
+        """Move the token clock forward by this many seconds."""
         offset["seconds"] += seconds
 
     return move

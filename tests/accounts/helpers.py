@@ -96,3 +96,22 @@ def main_of(response, *typed: str) -> str:
     for text in typed:
         main = main.replace(text, "TYPED")
     return main
+
+
+# The settings of a production install (SQLite allowed so the suite runs on both databases).
+PRODUCTION = {
+    "PORTAL_ENV": "production",
+    "PUBLIC_BASE_URL": "https://x.example",
+    "ALLOW_SQLITE_IN_PRODUCTION": True,
+}
+
+
+def altered(token: str) -> str:
+    """Change one character of a token's signature.
+
+    The first character is changed, not the last: the last base64 character of a signature
+    carries unused bits, so some changes to it decode to the same bytes and still verify.
+    """
+    payload, signature = token.rsplit(".", 1)
+    first = "A" if signature[0] != "A" else "B"
+    return f"{payload}.{first}{signature[1:]}"

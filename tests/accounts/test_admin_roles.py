@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
 
 from portal.accounts.models import Role, User, UserRole
 from portal.extensions import db
@@ -15,6 +14,7 @@ LAST_ADMIN = "The portal needs at least one administrator."
 
 
 def roles_url(user) -> str:
+    """Return the address of one account's roles page."""
     return f"/admin/users/{user.id}/roles"
 
 
@@ -23,14 +23,14 @@ def save_roles(client, user, *roles: str, **kwargs):
     return client.post(roles_url(user), data={"roles": list(roles)}, **kwargs)
 
 
-def add_users(count: int) -> None:
-    """Insert many applicants in one transaction (the factory commits one at a time)."""
+def add_users(count: int, roles=(Role.APPLICANT,), prefix="bulk") -> None:
+    """Insert many accounts in one transaction (the factory commits one at a time)."""
     db.session.add_all(
         User(
-            email=f"bulk{number}@example.org",
-            full_name=f"Bulk {number}",
+            email=f"{prefix}{number}@example.org",
+            full_name=f"{prefix.title()} {number}",
             password_hash="not-a-usable-hash",
-            role_rows=[UserRole(role=Role.APPLICANT)],
+            role_rows=[UserRole(role=role) for role in roles],
         )
         for number in range(count)
     )
@@ -68,6 +68,7 @@ def test_search_finds_accounts_by_name_or_email(login_as, term):
 
 
 def test_search_with_no_match_says_so(login_as):
+    """An empty result says so instead of showing an empty table."""
     client, _admin = login_as("admin")
 
     response = client.get(USERS, query_string={"q": "nobody-at-all"})
@@ -88,12 +89,18 @@ def test_htmx_search_returns_only_the_rows_fragment(login_as):
     assert "<html" not in body
     assert "<main" not in body
     assert "hind@example.org" in body
-    assert "Vary" in response.headers and "HX-Request" in response.headers.get_all("Vary")
+    vary = {value.strip() for value in response.headers.get("Vary", "").split(",")}
+    assert "HX-Request" in vary
 
 
-@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true"}], ids=["page", "fragment"])
+@pytest.mark.parametrize(
+    ("headers", "most"),
+    # A fragment may run 3 statements, plus the 2 that load the signed-in user and its roles.
+    [({}, 10), ({"HX-Request": "true"}, 3 + 2)],
+    ids=["page", "fragment"],
+)
 def test_user_list_runs_the_same_number_of_queries_for_10_and_200_users(
-    app, login_as, count_queries, headers
+    app, login_as, count_queries, headers, most
 ):
     """CHECKLIST P01: no query per row; the page stays at a fixed, small count."""
     client, _admin = login_as("admin")
@@ -102,22 +109,12 @@ def test_user_list_runs_the_same_number_of_queries_for_10_and_200_users(
     add_users(9)
     with count_queries() as few:
         assert client.get(USERS, headers=headers).status_code == 200
-    add_users(0)
-    db.session.add_all(
-        User(
-            email=f"more{number}@example.org",
-            full_name=f"More {number}",
-            password_hash="not-a-usable-hash",
-            role_rows=[UserRole(role=Role.STAFF), UserRole(role=Role.EVALUATOR)],
-        )
-        for number in range(190)
-    )
-    db.session.commit()
+    add_users(190, roles=(Role.STAFF, Role.EVALUATOR), prefix="more")
     with count_queries() as many:
         assert client.get(USERS, headers=headers).status_code == 200
 
     assert few.count == many.count, "\n".join(many.statements)
-    assert many.count <= 10, "\n".join(many.statements)
+    assert many.count <= most, "\n".join(many.statements)
 
 
 # --- roles ----------------------------------------------------------------------------------
@@ -140,6 +137,7 @@ def test_admin_grants_roles_with_one_audit_event_per_role(login_as):
 
 
 def test_admin_removes_a_role_with_an_audit_event(login_as):
+    """A removed role is an audit event naming the administrator and the role."""
     client, admin = login_as("admin")
     user = UserFactory(roles=("applicant", "staff"))
 
@@ -147,11 +145,16 @@ def test_admin_removes_a_role_with_an_audit_event(login_as):
 
     assert fresh(user).roles == {Role.APPLICANT}
     [event] = events("account.role_removed")
-    assert (event.actor_id, event.object_id, event.details) == (admin.id, user.id, {"role": "staff"})
+    assert (event.actor_id, event.object_id, event.details) == (
+        admin.id,
+        user.id,
+        {"role": "staff"},
+    )
     assert events("account.role_granted") == []
 
 
 def test_saving_unchanged_roles_records_nothing(login_as):
+    """Saving the form as it is writes no role and no audit event."""
     client, _admin = login_as("admin")
     user = UserFactory(roles=("applicant", "evaluator"))
     before = row_counts()
@@ -176,6 +179,7 @@ def test_the_last_admin_cannot_lose_the_admin_role(login_as):
 
 
 def test_an_admin_can_remove_another_admin(login_as):
+    """While another administrator remains, the admin role can be taken away."""
     client, _admin = login_as("admin")
     other = UserFactory(roles=("admin",))
 
@@ -196,7 +200,6 @@ def test_unknown_role_is_refused_and_nothing_changes(login_as):
     assert response.status_code == 200
     assert fresh(user).roles == {Role.APPLICANT}
     assert row_counts() == before
-    assert db.session.scalar(select(UserRole).where(UserRole.role == "superuser")) is None
 
 
 def test_roles_form_without_csrf_token_is_refused(login_as):
@@ -209,6 +212,7 @@ def test_roles_form_without_csrf_token_is_refused(login_as):
 
 
 def test_roles_of_a_missing_account_answer_404(login_as):
+    """An unknown account id is a 404, not an error page."""
     client, _admin = login_as("admin")
 
     assert client.get("/admin/users/999999/roles").status_code == 404
@@ -223,7 +227,9 @@ ADMIN_REQUESTS = [
 ]
 
 
-@pytest.mark.parametrize("roles", [("applicant",), ("evaluator",), ("staff",), ("staff", "evaluator")])
+@pytest.mark.parametrize(
+    "roles", [("applicant",), ("evaluator",), ("staff",), ("staff", "evaluator")]
+)
 @pytest.mark.parametrize(("method", "url"), ADMIN_REQUESTS, ids=["list", "roles page", "save"])
 def test_non_admins_get_403_on_admin_pages(login_as, roles, method, url):
     """ASVS 4.1.1, 4.1.3 — CHECKLIST S02: only administrators manage accounts."""

@@ -7,7 +7,7 @@ from argon2 import PasswordHasher
 from itsdangerous import URLSafeTimedSerializer
 
 from portal.accounts import passwords, tokens
-from tests.accounts.helpers import translated
+from tests.accounts.helpers import altered, translated
 from tests.factories import TEST_PASSWORD
 
 ARABIC_PASSPHRASE = "كلمة سر طويلة بالعربية"
@@ -65,7 +65,9 @@ def test_common_password_list_is_kept_in_the_repository_and_loaded():
 
 
 @pytest.mark.parametrize(
-    "variant", ["QWERTY123456", "Qwerty123456", "ｑｗｅｒｔｙ１２３４５６"], ids=["upper", "title", "fullwidth"]
+    "variant",
+    ["QWERTY123456", "Qwerty123456", "ｑｗｅｒｔｙ１２３４５６"],
+    ids=["upper", "title", "fullwidth"],
 )
 def test_common_password_is_refused_whatever_its_case_or_width(app, variant):
     """ASVS 2.1.7: case and Unicode compatibility forms do not get around the list."""
@@ -117,9 +119,8 @@ def test_token_for_one_purpose_is_refused_for_another(app):
 def test_altered_token_is_refused(app):
     """ASVS 2.5.1: one changed character breaks the signature."""
     token = tokens.make_token("verify-email", 42, "state")
-    last = "A" if token[-1] != "A" else "B"
     with pytest.raises(tokens.TokenInvalid):
-        tokens.read_token("verify-email", token[:-1] + last, max_age=60)
+        tokens.read_token("verify-email", altered(token), max_age=60)
 
 
 def test_token_signed_with_another_key_is_refused(app, monkeypatch):

@@ -14,6 +14,7 @@ from portal.accounts.models import SignInThrottle
 from portal.db import utcnow
 from portal.extensions import db
 from tests.accounts.helpers import (
+    PRODUCTION,
     events,
     fresh,
     is_signed_in,
@@ -35,6 +36,7 @@ pytestmark = pytest.mark.usefixtures("cheap_hashing")
 
 @pytest.fixture
 def user(app, cheap_hashing):
+    """An account with a known password."""
     return UserFactory(email="nadia@example.org", password_hash=cheap_hashing(TEST_PASSWORD))
 
 
@@ -44,11 +46,13 @@ def submit_sign_in(client, email="nadia@example.org", password=TEST_PASSWORD, **
 
 
 def throttle(email: str) -> SignInThrottle | None:
+    """Return the failed sign-in record of an address."""
     db.session.expire_all()
     return db.session.scalar(select(SignInThrottle).where(SignInThrottle.email == email))
 
 
 def locked_message(until) -> str:
+    """Return the lockout message as an Arabic visitor reads it."""
     with force_locale("ar"):
         return gettext(LOCKED, time=format_time(until, "short"))
 
@@ -116,6 +120,7 @@ def test_disabled_account_cannot_sign_in(client, cheap_hashing):
 
 
 def fail(client, times: int, email="nadia@example.org"):
+    """Send wrong passwords; return the status codes."""
     responses = [submit_sign_in(client, email=email, password="wrong guess") for _ in range(times)]
     return [response.status_code for response in responses]
 
@@ -248,7 +253,12 @@ def test_password_change_ends_other_sessions_but_keeps_this_one(app, login_as, c
     [
         ("not my password", NEW_PASSWORD, "The current password is not correct.", {}),
         (TEST_PASSWORD, "too short", "Use at least %(n)d characters.", {"n": 12}),
-        (TEST_PASSWORD, "qwerty123456", "This password is among the most used ones; choose another.", {}),
+        (
+            TEST_PASSWORD,
+            "qwerty123456",
+            "This password is among the most used ones; choose another.",
+            {},
+        ),
     ],
     ids=["wrong current", "too short", "common"],
 )
@@ -276,6 +286,7 @@ def test_refused_password_change_changes_nothing(
 
 
 def session_cookie_header(response, name: str) -> str:
+    """Return the Set-Cookie header of the named cookie."""
     [header] = [h for h in response.headers.getlist("Set-Cookie") if h.startswith(f"{name}=")]
     return header
 
@@ -290,9 +301,7 @@ def test_session_cookie_is_httponly_and_samesite_lax(client, user):
 
 def test_session_cookie_is_secure_with_host_prefix_in_production(app_factory, user):
     """ASVS 3.4.1, 3.4.4 — CHECKLIST S11: Secure, `__Host-` prefix, path /, no domain."""
-    production = app_factory(
-        PORTAL_ENV="production", PUBLIC_BASE_URL="https://x.example", ALLOW_SQLITE_IN_PRODUCTION=True
-    )
+    production = app_factory(**PRODUCTION)
     client = production.test_client()
 
     response = client.post(

@@ -28,6 +28,7 @@ def sign_up_form(email="amina@example.org", password=STRONG, confirm=None, name=
 
 
 def user_with(email: str) -> User | None:
+    """Return the account registered with this address, read afresh."""
     db.session.expire_all()
     return db.session.scalar(select(User).where(User.email == email))
 

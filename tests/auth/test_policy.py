@@ -116,6 +116,8 @@ def test_require_aborts_with_403_or_hidden_404(people):
     with pytest.raises(Forbidden):
         require(actors["viewer"], "association.edit", association)
     with pytest.raises(NotFound):
-        require(actors["applicant of another association"], "association.view", association, hide=True)
+        require(
+            actors["applicant of another association"], "association.view", association, hide=True
+        )
     with pytest.raises(Forbidden):
         require(None, "association.review")

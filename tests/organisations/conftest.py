@@ -4,21 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import CsrfClient
-from tests.organisations.helpers import forget_request_globals
-
-
-@pytest.fixture(autouse=True)
-def one_request_one_g(monkeypatch):
-    """Give every test request a fresh `g`, so two clients in one test never share a user."""
-    open_request = CsrfClient.open
-
-    def open_fresh(self, *args, **kwargs):
-        forget_request_globals()
-        return open_request(self, *args, **kwargs)
-
-    monkeypatch.setattr(CsrfClient, "open", open_fresh)
-
 
 @pytest.fixture
 def profile_form():

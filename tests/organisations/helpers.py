@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 
-from flask import g
 from flask_babel import force_locale, gettext
 from sqlalchemy import func, select
 
@@ -32,14 +31,3 @@ def count(model, *conditions) -> int:
 def audit_actions() -> list[str]:
     """Return the actions of every audit event, oldest first."""
     return list(db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
-
-
-def forget_request_globals() -> None:
-    """Empty `g` as a new request would find it.
-
-    Test requests run inside the test's app context, so `g` outlives a request: the signed-in
-    user (Flask-Login), the locale (Flask-Babel) and the CSRF token (Flask-WTF) of one client's
-    request would be reused by the next client's request.
-    """
-    for key in list(g):
-        g.pop(key)

@@ -64,7 +64,7 @@ def insert_associations(how_many: int, *, first: int = 0) -> None:
 
 
 @pytest.fixture
-def three_associations():
+def three_associations(app):
     AssociationFactory(
         name_ar="جمعية النور للتنمية",
         name_fr="Association Annour pour le développement",
@@ -92,32 +92,34 @@ def three_associations():
 # --- the list -------------------------------------------------------------------------------
 
 
+ALL = {"AG-2014-0093", "RB-2011-0457", "CS-2020-0001"}
+FILTER_CASES = [
+    ({}, ALL),
+    ({"region": "souss-massa"}, {"AG-2014-0093"}),
+    ({"region": "casablanca-settat"}, {"CS-2020-0001"}),
+    ({"region": "oriental"}, set()),
+    ({"status": "pending"}, {"AG-2014-0093"}),
+    ({"status": "verified"}, {"RB-2011-0457"}),
+    ({"status": "rejected"}, {"CS-2020-0001"}),
+    ({"region": "souss-massa", "status": "verified"}, set()),
+    ({"q": "النور"}, {"AG-2014-0093"}),
+    ({"q": "الطفولة"}, {"CS-2020-0001"}),
+    ({"q": "annour"}, {"AG-2014-0093"}),
+    ({"q": "ANNOUR"}, {"AG-2014-0093"}),
+    ({"q": "enfance"}, {"CS-2020-0001"}),
+    ({"q": "élan"}, {"RB-2011-0457"}),
+    ({"q": "ag-2014-0093"}, {"AG-2014-0093"}),
+    ({"q": "0457"}, {"RB-2011-0457"}),
+    ({"q": "Association", "status": "pending"}, {"AG-2014-0093"}),
+    ({"status": "bogus"}, ALL),
+    ({"region": "atlantis"}, set()),
+]
+
+
 @pytest.mark.parametrize(
     ("query", "expected"),
-    [
-        ({}, {"AG-2014-0093", "RB-2011-0457", "CS-2020-0001"}),
-        ({"region": "souss-massa"}, {"AG-2014-0093"}),
-        ({"region": "casablanca-settat"}, {"CS-2020-0001"}),
-        ({"region": "oriental"}, set()),
-        ({"status": "pending"}, {"AG-2014-0093"}),
-        ({"status": "verified"}, {"RB-2011-0457"}),
-        ({"status": "rejected"}, {"CS-2020-0001"}),
-        ({"region": "souss-massa", "status": "verified"}, set()),
-        ({"q": "النور"}, {"AG-2014-0093"}),
-        ({"q": "الطفولة"}, {"CS-2020-0001"}),
-        ({"q": "annour"}, {"AG-2014-0093"}),
-        ({"q": "ANNOUR"}, {"AG-2014-0093"}),
-        ({"q": "enfance"}, {"CS-2020-0001"}),
-        ({"q": "élan"}, {"RB-2011-0457"}),
-        ({"q": "ag-2014-0093"}, {"AG-2014-0093"}),
-        ({"q": "0457"}, {"RB-2011-0457"}),
-        ({"q": "Association", "status": "pending"}, {"AG-2014-0093"}),
-        ({"status": "bogus"}, {"AG-2014-0093", "RB-2011-0457", "CS-2020-0001"}),
-        ({"region": "atlantis"}, set()),
-    ],
-    ids=lambda value: (
-        "&".join(f"{k}={v}" for k, v in value.items()) or "all" if isinstance(value, dict) else ""
-    ),
+    FILTER_CASES,
+    ids=["&".join(f"{k}={v}" for k, v in query.items()) or "all" for query, _ in FILTER_CASES],
 )
 def test_staff_list_filters_by_region_and_status_and_searches(
     login_as, three_associations, query, expected
@@ -172,9 +174,9 @@ def test_htmx_filter_request_returns_only_the_rows(login_as, three_associations)
     assert "HX-Request" in response.headers.get("Vary", "")
 
 
-@pytest.mark.parametrize(
-    ("headers", "max_queries"), [({}, 10), (HTMX, 10)], ids=["page", "fragment"]
-)
+# The signed-in user costs 2 statements (account, roles); the page adds the region choices,
+# the status counts, the total and the rows; the htmx fragment only the total and the rows.
+@pytest.mark.parametrize(("headers", "max_queries"), [({}, 6), (HTMX, 4)], ids=["page", "fragment"])
 def test_staff_list_runs_the_same_queries_for_10_and_500_associations(
     login_as, count_queries, headers, max_queries
 ):

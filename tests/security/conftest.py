@@ -1,9 +1,10 @@
-"""A small world to aim requests at: two associations, their owners, staff, an admin, real tokens."""
+"""A world to aim requests at: two associations, their owners, staff, an admin, real tokens."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 
 import factory
 import pytest
@@ -11,6 +12,7 @@ from flask.testing import FlaskClient
 from flask_babel import force_locale, gettext
 from sqlalchemy import select
 
+from portal import create_app
 from portal.accounts import services as account_services
 from portal.accounts.models import Role, User, UserRole
 from portal.extensions import db
@@ -86,6 +88,8 @@ def build_world() -> World:
 
     Built with one commit (the factories commit each row, which is slow on SQLite).
     """
+    # Forget earlier worlds: SQLite reuses the id of a row a request deleted.
+    db.session.expunge_all()
     owner_a, owner_b = _user("applicant"), _user("applicant")
     association_a = _association(owner_a, status=AssociationStatus.PENDING)
     association_b = _association(owner_b)
@@ -166,6 +170,70 @@ def client_as(app, user) -> FlaskClient:
     """Return a fresh client, signed in as `user` unless it is None."""
     client = IsolatedClient(app, app.response_class, use_cookies=True)
     return sign_in(client, user) if user is not None else client
+
+
+def collection_app():
+    """An app built only to read the URL map while tests are collected (it opens no database)."""
+    return create_app(
+        {
+            "TESTING": True,
+            "PORTAL_ENV": "testing",
+            "SECRET_KEY": "collection-only",
+            "DATABASE_URL": "sqlite://",
+            "MAIL_COPY_DIR": None,
+            "RATELIMIT_ENABLED": False,
+        }
+    )
+
+
+def routes_of(app) -> list[tuple[str, str]]:
+    """Every (endpoint, method) of the URL map but static files, HEAD and OPTIONS."""
+    return sorted(
+        (rule.endpoint, method)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint != "static"
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    )
+
+
+def url_of(app, world, endpoint: str, method: str) -> str:
+    rule = next(rule for rule in app.url_map.iter_rules() if rule.endpoint == endpoint)
+    values = url_values(world, endpoint, rule.arguments)
+    return app.url_map.bind("localhost").build(endpoint, values, method=method)
+
+
+def request_as(app, world, actor: str, endpoint: str, method: str, htmx: bool):
+    """Send the request; POSTs carry a valid CSRF token (the client adds it) and no fields."""
+    client = client_as(app, world.users[actor])
+    headers = {"HX-Request": "true"} if htmx else {}
+    url = url_of(app, world, endpoint, method)
+    return client.open(url, method=method, headers=headers, data={} if method == "POST" else None)
+
+
+COLLECTION_APP = collection_app()
+ROUTES = routes_of(COLLECTION_APP)
+
+
+class _Tags(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None], str]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs), ""))
+
+    def handle_data(self, data):
+        if self.tags and self.tags[-1][0] in {"script", "style", "textarea"}:
+            tag, attrs, text = self.tags[-1]
+            self.tags[-1] = (tag, attrs, text + data)
+
+
+def tags_of(html: str) -> list[tuple[str, dict[str, str | None], str]]:
+    """Return (tag, attributes, text of a script, style or textarea) for every start tag."""
+    parser = _Tags()
+    parser.feed(html)
+    parser.close()
+    return parser.tags
 
 
 @pytest.fixture
