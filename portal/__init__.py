@@ -58,6 +58,7 @@ def register_blueprints(app: Flask) -> None:
     """Mount every domain's blueprint (importing its views registers their routes)."""
     import portal.accounts.admin_views
     import portal.accounts.views
+    import portal.applications.models
     import portal.organisations.views
     import portal.strategy.views
     import portal.web.views  # noqa: F401
