@@ -2,7 +2,7 @@
 
 Revision ID: 0002_calls_applications
 Revises: 0001_foundation
-Create Date: 2026-11-26 15:01:53.014123
+Create Date: 2026-11-26 15:05:40.868120
 
 """
 from alembic import op
@@ -130,6 +130,7 @@ def upgrade():
     sa.Column('language', sa.String(length=2), nullable=False),
     sa.Column('status', sa.Enum('DRAFT', 'SUBMITTED', 'WITHDRAWN', name='applicationstatus', native_enum=False, length=20), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('field_versions', sa.JSON(), nullable=False),
     sa.Column('title_ar', sa.String(length=300), nullable=False),
     sa.Column('title_fr', sa.String(length=300), nullable=False),
     sa.Column('duration_months', sa.Integer(), nullable=True),

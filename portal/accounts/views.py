@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import format_time
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
@@ -19,11 +28,24 @@ from portal.accounts.forms import (
 from portal.accounts.models import Role, User
 from portal.extensions import db, limiter, login_manager
 from portal.forms import EmptyForm, show_refusal
+from portal.htmx import is_htmx
 from portal.web.i18n import select_locale
 from portal.web.links import safe_next
 
 login_manager.login_view = "accounts.sign_in"
 login_manager.login_message = None
+
+
+@login_manager.unauthorized_handler
+def ask_to_sign_in():
+    """Send a visitor to sign-in; htmx gets a 401 that makes it load the whole sign-in page."""
+    target = url_for("accounts.sign_in", next=request.full_path.rstrip("?"))
+    if is_htmx():
+        page = safe_next(request.headers.get("HX-Current-URL", "").partition(request.host)[2])
+        response = make_response("", 401)
+        response.headers["HX-Redirect"] = url_for("accounts.sign_in", next=page)
+        return response
+    return redirect(target)
 
 
 @login_manager.user_loader
@@ -140,7 +162,8 @@ def sign_in():
             return redirect(safe_next(next_url, "accounts.profile"), 303)
         flash(_("E-mail address or password is not correct."), "error")
         return render_template("accounts/sign_in.html", form=form, next=next_url), 401
-    return render_template("accounts/sign_in.html", form=form, next=next_url)
+    status = 422 if form.errors else 200
+    return render_template("accounts/sign_in.html", form=form, next=next_url), status
 
 
 @bp.post("/account/sign-out")
@@ -165,7 +188,8 @@ def forgot_password():
         services.request_password_reset(db.session, form.email.data)
         db.session.commit()
         return render_template("accounts/reset_sent.html", email=form.email.data)
-    return render_template("accounts/forgot_password.html", form=form)
+    status = 422 if form.errors else 200
+    return render_template("accounts/forgot_password.html", form=form), status
 
 
 @bp.route("/account/reset/<token>", methods=["GET", "POST"])

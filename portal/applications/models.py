@@ -66,8 +66,10 @@ class Application(db.Model):
     status: Mapped[ApplicationStatus] = mapped_column(
         _enum(ApplicationStatus), default=ApplicationStatus.DRAFT, index=True
     )
-    # Optimistic lock: every save increases it; a save based on an older value is refused.
+    # Every save increases `version`; each field also keeps the version of its last change,
+    # so a save based on an older value of that field is refused instead of overwriting it.
     version: Mapped[int] = mapped_column(default=1)
+    field_versions: Mapped[dict] = mapped_column(JSON, default=dict)
 
     title_ar: Mapped[str] = mapped_column(String(300), default="")
     title_fr: Mapped[str] = mapped_column(String(300), default="")
