@@ -59,15 +59,27 @@ def register_blueprints(app: Flask) -> None:
     import portal.accounts.admin_views
     import portal.accounts.views
     import portal.applications.models
+    import portal.applications.receipt_views
+    import portal.applications.views
+    import portal.calls.views
     import portal.organisations.views
     import portal.strategy.views
     import portal.web.views  # noqa: F401
     from portal.accounts import bp as accounts_bp
+    from portal.applications import bp as applications_bp
+    from portal.calls import bp as calls_bp
     from portal.organisations import bp as organisations_bp
     from portal.strategy import bp as strategy_bp
     from portal.web import bp as web_bp
 
-    for blueprint in (web_bp, accounts_bp, organisations_bp, strategy_bp):
+    for blueprint in (
+        web_bp,
+        accounts_bp,
+        organisations_bp,
+        strategy_bp,
+        calls_bp,
+        applications_bp,
+    ):
         app.register_blueprint(blueprint)
 
 

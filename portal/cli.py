@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from portal.accounts import passwords
 from portal.accounts.models import Role, User, UserRole
+from portal.calls.demo import ensure_demo_call
 from portal.db import utcnow
 from portal.extensions import db
 from portal.notifications.services import deliver_pending, smtp_from_config
@@ -74,7 +75,7 @@ DEMO_ASSOCIATIONS = (
 
 def install_commands(app: Flask) -> None:
     """Add the commands to the app's CLI."""
-    for command in (seed_reference, seed_demo, create_user, send_mail):
+    for command in (seed_reference, seed_demo, create_user, send_mail, send_reminders):
         app.cli.add_command(command)
 
 
@@ -134,7 +135,10 @@ def seed_demo() -> None:
     for data in DEMO_ASSOCIATIONS:
         _ensure_association(data, users[data["owner"]])
     strategy.propose_demo_project_axes(db.session)
+    demo_call = ensure_demo_call(db.session)
     db.session.commit()
+    if demo_call is not None:
+        click.echo(f"Demo call {demo_call.code} created ({demo_call.status.value}).")
     click.echo(f"Demo accounts (password for all: {DEMO_PASSWORD}):")
     for email, _name, roles, _locale in DEMO_USERS:
         click.echo(f"  {email:<30} {', '.join(role.value for role in roles)}")
@@ -179,3 +183,13 @@ def send_mail(loop: bool, interval: int) -> None:
         if not loop:
             return
         time.sleep(interval)
+
+
+@click.command("send-reminders")
+def send_reminders() -> None:
+    """Queue deadline reminders for unsubmitted drafts (run it hourly; each goes out once)."""
+    from portal.applications.reminders import send_deadline_reminders
+
+    queued = send_deadline_reminders(db.session, utcnow())
+    db.session.commit()
+    click.echo(f"reminders queued: {queued}")

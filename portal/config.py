@@ -8,6 +8,7 @@ from pathlib import Path
 
 ENV_SETTINGS = (
     "SECRET_KEY",
+    "RECEIPT_KEY",
     "DATABASE_URL",
     "PUBLIC_BASE_URL",
     "MAIL_SERVER",
@@ -38,6 +39,8 @@ def default_settings(instance_path: Path) -> dict:
     """Return the defaults used when nothing else is configured."""
     return {
         "PORTAL_ENV": "development",
+        # Signs submission receipts; unset means SECRET_KEY. Changing it voids old receipts' check.
+        "RECEIPT_KEY": None,
         "DATABASE_URL": f"sqlite:///{instance_path / 'shiraka.sqlite3'}",
         "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
         "MAIL_SERVER": "127.0.0.1",

@@ -32,5 +32,10 @@ def paginate(session: Session, query: Select, number: int, size: int) -> Page:
     """Return page `number` (1-based, clamped) of `query`."""
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     number = min(max(1, number), max(1, -(-total // size)))
-    items = list(session.scalars(query.limit(size).offset((number - 1) * size)))
+    window = query.limit(size).offset((number - 1) * size)
+    # A query of several columns gives rows (tuples); a query of one entity gives the entities.
+    if len(query.column_descriptions) > 1:
+        items = [tuple(row) for row in session.execute(window)]
+    else:
+        items = list(session.scalars(window))
     return Page(items=items, number=number, size=size, total=total)

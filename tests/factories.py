@@ -94,3 +94,44 @@ def add_member(association: Association, user: User, role: str = "editor") -> Me
     db.session.add(membership)
     db.session.commit()
     return membership
+
+
+def published_call(**overrides):
+    """Return a published call open now, with one lot, weighted criteria and two documents."""
+    from datetime import timedelta
+
+    from portal.calls.models import Call, CallStatus, Criterion, Lot, RequiredDocument
+    from portal.strategy.models import StrategicAxis
+
+    axis = db.session.scalar(select(StrategicAxis).where(StrategicAxis.code == "axis-1"))
+    values = {
+        "code": f"AAP-{next(_numbers):04d}",
+        "title_ar": "طلب عروض المشاريع",
+        "title_fr": "Appel à projets",
+        "description_ar": "وصف",
+        "description_fr": "Description",
+        "status": CallStatus.PUBLISHED,
+        "opens_at": utcnow() - timedelta(days=10),
+        "closes_at": utcnow() + timedelta(days=10),
+        "budget_total": 1_000_000,
+        "min_amount": 50_000,
+        "max_amount": 300_000,
+        "min_cofunding_percent": 10,
+        "max_duration_months": 12,
+    }
+    values.update(overrides)
+    call = Call(**values)
+    call.lots = [Lot(position=1, title_ar="المحور", title_fr="Lot 1", budget=500_000, axes=[axis])]
+    call.criteria = [
+        Criterion(position=1, title_ar="الملاءمة", title_fr="Pertinence", weight=60),
+        Criterion(position=2, title_ar="المنهجية", title_fr="Méthodologie", weight=40),
+    ]
+    call.documents = [
+        RequiredDocument(position=1, code="statutes", name_ar="النظام الأساسي", name_fr="Statuts"),
+        RequiredDocument(
+            position=2, code="report", name_ar="التقرير", name_fr="Rapport", mandatory=False
+        ),
+    ]
+    db.session.add(call)
+    db.session.commit()
+    return call

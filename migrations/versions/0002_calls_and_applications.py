@@ -2,7 +2,7 @@
 
 Revision ID: 0002_calls_applications
 Revises: 0001_foundation
-Create Date: 2026-11-26 15:05:40.868120
+Create Date: 2026-11-26 15:26:21.389961
 
 """
 from alembic import op
@@ -152,6 +152,7 @@ def upgrade():
     sa.Column('updated_at', portal.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('submitted_at', portal.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('withdrawn_at', portal.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('reminders_sent', sa.JSON(), nullable=False),
     sa.CheckConstraint("language IN ('ar', 'fr')", name=op.f('ck_application_language_known')),
     sa.CheckConstraint('version >= 1', name=op.f('ck_application_version_positive')),
     sa.ForeignKeyConstraint(['association_id'], ['association.id'], name=op.f('fk_application_association_id_association')),

@@ -94,6 +94,8 @@ class Application(db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     submitted_at: Mapped[datetime | None]
     withdrawn_at: Mapped[datetime | None]
+    # Deadline reminders already queued ("7d", "1d"), so each goes out once.
+    reminders_sent: Mapped[list[str]] = mapped_column(JSON, default=list)
 
     call: Mapped[Call] = relationship()
     association: Mapped[Association] = relationship()

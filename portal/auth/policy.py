@@ -33,6 +33,9 @@ PUBLIC_ENDPOINTS = frozenset(
         "accounts.forgot_password",
         "accounts.reset_password",
         "accounts.verify_email",
+        "calls.public_list",
+        "calls.public_page",
+        "applications.receipt_check",
     }
 )
 
@@ -121,4 +124,38 @@ def _review_associations(user, obj) -> bool:
 
 @rule("strategy.edit_links")
 def _edit_strategy_links(user, obj) -> bool:
+    return has_role(user, Role.STAFF, Role.ADMIN)
+
+
+# --- applications ---------------------------------------------------------------------------
+
+
+@rule("application.start")
+def _start_application(user, association) -> bool:
+    return member_role(user, association) in (MemberRole.OWNER, MemberRole.EDITOR)
+
+
+@rule("application.view")
+def _view_application(user, application) -> bool:
+    return (
+        has_role(user, Role.STAFF, Role.ADMIN)
+        or member_role(user, application.association) is not None
+    )
+
+
+@rule("application.edit")
+def _edit_application(user, application) -> bool:
+    return member_role(user, application.association) in (MemberRole.OWNER, MemberRole.EDITOR)
+
+
+@rule("application.list_all")
+def _list_all_applications(user, obj) -> bool:
+    return has_role(user, Role.STAFF, Role.ADMIN)
+
+
+# --- calls ----------------------------------------------------------------------------------
+
+
+@rule("call.manage")
+def _manage_calls(user, obj) -> bool:
     return has_role(user, Role.STAFF, Role.ADMIN)

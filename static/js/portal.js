@@ -33,3 +33,20 @@
     }
   });
 })();
+
+// Live word count for narrative fields; the server enforces the same limit.
+(function () {
+  "use strict";
+  document.addEventListener("input", function (event) {
+    var field = event.target;
+    if (!field.matches || !field.matches("textarea[data-word-limit]")) return;
+    var counter = document.getElementById(field.id + "-count");
+    if (!counter) return;
+    var words = field.value.trim() ? field.value.trim().split(/\s+/).length : 0;
+    var limit = parseInt(field.dataset.wordLimit, 10);
+    var template = counter.dataset.template || counter.textContent;
+    counter.dataset.template = template;
+    counter.textContent = template.replace(/\d+/, String(words));
+    counter.classList.toggle("over", words > limit);
+  });
+})();

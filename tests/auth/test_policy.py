@@ -6,7 +6,9 @@ import pytest
 from flask_login import AnonymousUserMixin
 from werkzeug.exceptions import Forbidden, NotFound
 
+from portal.applications.models import Application
 from portal.auth.policy import RULES, may, require
+from portal.extensions import db
 from tests import factories
 
 ACTORS = (
@@ -34,6 +36,11 @@ EXPECTED = {
     "association.manage_members": ("association", {"owner"}),
     "association.review": (None, {"staff", "admin"}),
     "strategy.edit_links": (None, {"staff", "admin"}),
+    "application.start": ("association", {"owner", "editor"}),
+    "application.view": ("application", {"owner", "editor", "viewer", "staff", "admin"}),
+    "application.edit": ("application", {"owner", "editor"}),
+    "application.list_all": (None, {"staff", "admin"}),
+    "call.manage": (None, {"staff", "admin"}),
 }
 
 
@@ -64,12 +71,23 @@ def people(app):
     }
 
 
+def application_of(association) -> Application:
+    """Return a draft application of the association to a published call."""
+    call = factories.published_call()
+    application = Application(
+        call=call, association=association, created_by_id=association.memberships[0].user_id
+    )
+    db.session.add(application)
+    db.session.commit()
+    return application
+
+
 @pytest.mark.parametrize("action", sorted(EXPECTED))
 def test_rule_allows_exactly_the_actors_of_its_row(people, action):
     """Each rule answers every kind of user as its row says, visitors and disabled users refused."""
     association, actors = people
     subject, allowed = EXPECTED[action]
-    obj = association if subject == "association" else None
+    obj = {"association": association, "application": application_of(association)}.get(subject)
     observed = {name: may(actors[name], action, obj) for name in ACTORS}
     assert observed == {name: name in allowed for name in ACTORS}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from io import BytesIO
 
 import factory
 import pytest
@@ -15,6 +16,9 @@ from sqlalchemy import select
 from portal import create_app
 from portal.accounts import services as account_services
 from portal.accounts.models import Role, User, UserRole
+from portal.applications.models import Application, Attachment, BudgetLine, Submission
+from portal.applications.receipts import seal_receipt
+from portal.db import utcnow
 from portal.extensions import db
 from portal.notifications.models import OutboxMessage
 from portal.organisations import services as organisation_services
@@ -25,6 +29,7 @@ from portal.organisations.models import (
     MemberRole,
     Membership,
 )
+from portal.storage import file_store
 from tests import factories
 from tests.conftest import CsrfClient, sign_in
 
@@ -40,6 +45,7 @@ class World:
     editor_a: User
     membership: Membership
     invitation: Invitation
+    application: Application
     tokens: dict[str, str] = field(default_factory=dict)
 
     def secrets_of_a(self) -> list[str]:
@@ -106,6 +112,7 @@ def build_world() -> World:
     account_services.request_password_reset(session, editor_a.email)
     staff, admin = _user("staff"), _user("admin")
     session.commit()
+    application = _application_of(association_a, owner_a)
     return World(
         association_a=association_a,
         association_b=association_b,
@@ -119,6 +126,7 @@ def build_world() -> World:
         editor_a=editor_a,
         membership=membership,
         invitation=invitation,
+        application=application,
         tokens={
             "organisations.accept_invitation": _token_in_outbox(
                 "invitee@example.org", "/invitations/"
@@ -127,6 +135,49 @@ def build_world() -> World:
             "accounts.reset_password": _token_in_outbox(editor_a.email, "/account/reset/"),
         },
     )
+
+
+def _application_of(association: Association, owner: User) -> Application:
+    """Give association A a draft with a budget line, an uploaded file and one submission."""
+    call = factories.published_call()
+    document = call.documents[0]
+    stored = file_store().save(BytesIO(b"%PDF-1.4\n%%EOF\n"))
+    application = Application(
+        call=call, association=association, created_by_id=owner.id, title_ar="طلب الجمعية أ"
+    )
+    application.budget_lines.append(
+        BudgetLine(category="activities", description="ورشات", quantity=2, unit_cost=1000)
+    )
+    application.attachments.append(
+        Attachment(
+            document=document,
+            storage_key=stored.key,
+            original_name="statuts.pdf",
+            content_type="application/pdf",
+            size=stored.size,
+            sha256=stored.sha256,
+            uploaded_by_id=owner.id,
+        )
+    )
+    submission = Submission(
+        application=application,
+        number=1,
+        reference="pending",
+        submitted_at=utcnow(),
+        submitted_by_id=owner.id,
+        application_version=1,
+        content={"title_ar": application.title_ar},
+        content_sha256="",
+        attachment_hashes=[
+            {"document": document.code, "name": "statuts.pdf", "sha256": stored.sha256}
+        ],
+        signature="",
+    )
+    db.session.add(application)
+    db.session.flush()
+    seal_receipt(submission)
+    db.session.commit()
+    return application
 
 
 def url_values(world: World, endpoint: str, arguments) -> dict:
@@ -138,6 +189,16 @@ def url_values(world: World, endpoint: str, arguments) -> dict:
         "user_id": world.editor_a.id,
         "number": PLAN_PROJECT,
         "locale": "fr",
+        "call_id": world.application.call_id,
+        "application_id": world.application.id,
+        "line_id": world.application.budget_lines[0].id,
+        "attachment_id": world.application.attachments[0].id,
+        "document_id": world.application.attachments[0].document_id,
+        "submission_number": 1,
+        "section": "summary",
+        "name": "context",
+        "lang": "ar",
+        "fmt": "csv",
     }
     values = {}
     for name in sorted(arguments):

@@ -19,7 +19,9 @@ VENDOR = ROOT / "static" / "vendor"
 
 def _page_actor(endpoint: str) -> str | None:
     """Who gets this page (200) as a full page; staff and admin pages are the fullest."""
-    row = EXPECTED.get((endpoint, "GET"), {})
+    row = EXPECTED.get((endpoint, "GET"))
+    if row is None:  # a route with no row fails in test_route_matrix, named there
+        return None
     return next((a for a in reversed(ACTORS) if expected_answer(row, a, False) == 200), None)
 
 
@@ -84,6 +86,9 @@ def test_page_and_its_fragment_need_no_inline_code(app, world, endpoint):
     for htmx in (False, True):
         response = request_as(app, world, actor, endpoint, "GET", htmx)
         assert response.status_code == 200, (endpoint, htmx)
+        if response.mimetype != "text/html":
+            response.close()  # a streamed export holds its request context until closed
+            continue  # downloads (PDF, CSV, XLSX, files) are sent as attachments, not pages
         problems = inline_code_problems(response.get_data(as_text=True))
         assert not problems, (endpoint, htmx, problems)
 

@@ -37,6 +37,9 @@ SIGNED_IN = {V: LOGIN, A: 200, B: 200, S: 200, AD: 200}
 STAFF_ONLY = {V: LOGIN, A: 403, B: 403, S: 200, AD: 200}
 ADMIN_ONLY = {V: LOGIN, A: 403, B: 403, S: 403, AD: 200}
 MEMBERS_OF_A = {V: LOGIN, A: Hx(303, 200), B: 404, S: 404, AD: 404}
+READ_A = {V: LOGIN, A: 200, B: 404, S: 200, AD: 200}  # members of A and staff read
+EDIT_A_422 = {V: LOGIN, A: 422, B: 404, S: 403, AD: 403}  # members of A edit; empty is refused
+EDIT_A_DONE = {V: LOGIN, A: Hx(303, 200), B: 404, S: 403, AD: 403}
 
 # (endpoint, method) -> {actor: expected answer}. POSTs carry a valid CSRF token and no fields.
 EXPECTED = {
@@ -87,6 +90,40 @@ EXPECTED = {
     ("organisations.staff_list", "GET"): STAFF_ONLY,
     ("organisations.verification", "GET"): STAFF_ONLY,
     ("organisations.verification", "POST"): {V: LOGIN, A: 403, B: 403, S: 422, AD: 422},
+    # Calls: anyone reads a published call.
+    ("calls.public_list", "GET"): EVERYONE_200,
+    ("calls.public_page", "GET"): EVERYONE_200,
+    # Applications of association A: its members read and edit; staff read; others get 404.
+    ("applications.dashboard", "GET"): SIGNED_IN,
+    ("applications.start", "GET"): SIGNED_IN,
+    # No association chosen: refused.
+    ("applications.start", "POST"): {V: LOGIN, A: 422, B: 422, S: 422, AD: 422},
+    ("applications.overview", "GET"): READ_A,
+    ("applications.section", "GET"): READ_A,
+    # Every summary field sent empty: the language is refused.
+    ("applications.section", "POST"): EDIT_A_422,
+    # An empty context equals the saved one: nothing to save, 200.
+    ("applications.autosave", "POST"): {V: LOGIN, A: 200, B: 404, S: 403, AD: 403},
+    ("applications.budget", "GET"): READ_A,
+    ("applications.add_budget_line", "POST"): EDIT_A_422,
+    ("applications.update_budget_line", "POST"): EDIT_A_422,
+    ("applications.remove_budget_line", "POST"): EDIT_A_DONE,
+    ("applications.completeness", "GET"): READ_A,
+    ("applications.documents", "GET"): READ_A,
+    # No file sent: refused with a message.
+    ("applications.upload", "POST"): EDIT_A_422,
+    ("applications.download", "GET"): READ_A,
+    # The draft is incomplete: sent to the completeness page.
+    ("applications.submit", "POST"): {V: LOGIN, A: 303, B: 404, S: 403, AD: 403},
+    # A draft cannot be reopened: a message on the overview.
+    ("applications.reopen", "POST"): {V: LOGIN, A: 303, B: 404, S: 403, AD: 403},
+    ("applications.withdraw", "POST"): {V: LOGIN, A: 303, B: 404, S: 403, AD: 403},
+    ("applications.receipt", "GET"): READ_A,
+    ("applications.receipt_pdf", "GET"): READ_A,
+    ("applications.staff_list", "GET"): STAFF_ONLY,
+    ("applications.staff_export", "GET"): STAFF_ONLY,
+    # No reference given: the empty check form.
+    ("applications.receipt_check", "GET"): EVERYONE_200,
 }
 
 
@@ -96,7 +133,7 @@ NON_PUBLIC = [route for route in ROUTES if route[0] not in PUBLIC_ENDPOINTS]
 OF_ASSOCIATION_A = [
     route
     for route in ROUTES
-    if ARGUMENTS[route[0]] & {"association_id", "membership_id", "invitation_id"}
+    if ARGUMENTS[route[0]] & {"association_id", "membership_id", "invitation_id", "application_id"}
 ]
 
 

@@ -7,13 +7,16 @@ portal/translations/{ar,fr}/LC_MESSAGES/messages.po and remove any "fuzzy" flag.
 from __future__ import annotations
 
 import gettext
+import io
 import re
+import tokenize
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
+from babel.util import pathmatch
 
 ROOT = Path(__file__).resolve().parents[2]
 TRANSLATIONS = ROOT / "portal" / "translations"
@@ -46,6 +49,22 @@ def as_tuple(value) -> tuple[str, ...]:
 
 def placeholders(text: str) -> set[str]:
     return {spec for spec in PLACEHOLDER.findall(text) if spec != "%%"}
+
+
+class AnyValue(dict):
+    """Answers every placeholder name, as Flask-Babel's keyword arguments would."""
+
+    def __missing__(self, key):
+        return 1
+
+
+def formats(text: str) -> bool:
+    """Tell whether `text % variables` works, as Flask-Babel runs it."""
+    try:
+        text % AnyValue()
+    except (KeyError, TypeError, ValueError):
+        return False
+    return True
 
 
 def label(message) -> str:
@@ -108,6 +127,42 @@ def test_catalogues_cover_every_string_in_the_code():
     )
 
 
+def test_no_translated_string_hides_inside_an_f_string():
+    # Up to Python 3.11 an f-string is one token, so the extractor never sees a _("...") inside
+    # it: the string would be shown untranslated while the test above stays green.
+    config = TRANSLATIONS / "babel.cfg"
+    with config.open(encoding="utf-8") as fh:
+        method_map, _options = parse_mapping_cfg(fh, str(config))
+    python_patterns = [pattern for pattern, method in method_map if method == "python"]
+    names = "|".join(map(re.escape, KEYWORDS))
+    call = re.compile(rf"(?<![\w.])(?:{names})\s*\(")
+    # Walk only the folders the patterns name (portal/**.py -> portal), never .venv.
+    folders = {pattern.split("/")[0] for pattern in python_patterns}
+    paths = {
+        path
+        for folder in folders
+        for path in (ROOT.rglob("*.py") if "*" in folder else (ROOT / folder).rglob("*.py"))
+    }
+    hidden = []
+    for path in sorted(paths):
+        relative = path.relative_to(ROOT).as_posix()
+        if not any(pathmatch(pattern, relative) for pattern in python_patterns):
+            continue
+        source = path.read_text(encoding="utf-8")
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            prefix = token.string[: len(token.string) - len(token.string.lstrip("bBfFrRuU"))]
+            if (
+                token.type == tokenize.STRING
+                and "f" in prefix.lower()
+                and call.search(token.string)
+            ):
+                hidden.append(f"{relative}:{token.start[0]}: {token.string}")
+    assert not hidden, (
+        'Move these translation calls out of the f-string (e.g. unit = _("MAD")), '
+        "then run `make extract`:\n" + "\n".join(hidden)
+    )
+
+
 def test_placeholders_match():
     problems = []
     for locale in LOCALES:
@@ -127,6 +182,11 @@ def test_placeholders_match():
                     problems.append(
                         f"{locale}: msgstr[{index}] has {sorted(found)}, "
                         f"expected {sorted(expected)}: {label(message)}"
+                    )
+                elif message.python_format and not formats(text):
+                    problems.append(
+                        f"{locale}: msgstr[{index}] cannot be formatted "
+                        f"(write a literal % as %%): {label(message)}"
                     )
     assert not problems, "Keep every placeholder of the English text:\n" + "\n".join(problems)
 
