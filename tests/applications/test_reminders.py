@@ -1,4 +1,4 @@
-"""Deadline reminders reach owners and editors of unsubmitted drafts, once each, in their language."""
+"""Deadline reminders reach owners and editors of unsubmitted drafts once, in their language."""
 
 from __future__ import annotations
 

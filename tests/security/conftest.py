@@ -199,6 +199,8 @@ def url_values(world: World, endpoint: str, arguments) -> dict:
         "name": "context",
         "lang": "ar",
         "fmt": "csv",
+        "kind": "lots",
+        "part_id": world.application.call.lots[0].id,
     }
     values = {}
     for name in sorted(arguments):
@@ -268,7 +270,10 @@ def request_as(app, world, actor: str, endpoint: str, method: str, htmx: bool):
     client = client_as(app, world.users[actor])
     headers = {"HX-Request": "true"} if htmx else {}
     url = url_of(app, world, endpoint, method)
-    return client.open(url, method=method, headers=headers, data={} if method == "POST" else None)
+    # buffered: a streamed export is read to its end here, inside the request's own context.
+    return client.open(
+        url, method=method, headers=headers, data={} if method == "POST" else None, buffered=True
+    )
 
 
 COLLECTION_APP = collection_app()

@@ -37,6 +37,8 @@ SIGNED_IN = {V: LOGIN, A: 200, B: 200, S: 200, AD: 200}
 STAFF_ONLY = {V: LOGIN, A: 403, B: 403, S: 200, AD: 200}
 ADMIN_ONLY = {V: LOGIN, A: 403, B: 403, S: 403, AD: 200}
 MEMBERS_OF_A = {V: LOGIN, A: Hx(303, 200), B: 404, S: 404, AD: 404}
+STAFF_422 = {V: LOGIN, A: 403, B: 403, S: 422, AD: 422}
+STAFF_DONE = {V: LOGIN, A: 403, B: 403, S: 303, AD: 303}
 READ_A = {V: LOGIN, A: 200, B: 404, S: 200, AD: 200}  # members of A and staff read
 EDIT_A_422 = {V: LOGIN, A: 422, B: 404, S: 403, AD: 403}  # members of A edit; empty is refused
 EDIT_A_DONE = {V: LOGIN, A: Hx(303, 200), B: 404, S: 403, AD: 403}
@@ -93,6 +95,25 @@ EXPECTED = {
     # Calls: anyone reads a published call.
     ("calls.public_list", "GET"): EVERYONE_200,
     ("calls.public_page", "GET"): EVERYONE_200,
+    # Building calls: staff only. POSTs with no fields are refused (422).
+    ("calls.staff_list", "GET"): STAFF_ONLY,
+    ("calls.create", "GET"): STAFF_ONLY,
+    ("calls.create", "POST"): STAFF_422,
+    ("calls.overview", "GET"): STAFF_ONLY,
+    ("calls.edit", "GET"): STAFF_ONLY,
+    ("calls.edit", "POST"): STAFF_422,
+    ("calls.add_part", "GET"): STAFF_ONLY,
+    ("calls.add_part", "POST"): STAFF_422,
+    ("calls.edit_part", "GET"): STAFF_ONLY,
+    ("calls.edit_part", "POST"): STAFF_422,
+    ("calls.extensions", "GET"): STAFF_ONLY,
+    ("calls.extensions", "POST"): STAFF_422,
+    # The world's call is already published: publishing it again or archiving it is refused.
+    ("calls.publish", "POST"): STAFF_422,
+    ("calls.archive", "POST"): STAFF_422,
+    ("calls.close", "POST"): STAFF_DONE,
+    ("calls.new_version", "POST"): STAFF_DONE,
+    ("calls.remove_part", "POST"): STAFF_DONE,
     # Applications of association A: its members read and edit; staff read; others get 404.
     ("applications.dashboard", "GET"): SIGNED_IN,
     ("applications.start", "GET"): SIGNED_IN,
