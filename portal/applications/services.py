@@ -17,6 +17,7 @@ from portal.applications.models import (
     BudgetLine,
 )
 from portal.audit.services import record_event
+from portal.calls.forms import NARRATIVE_LABELS
 from portal.calls.models import NARRATIVE_FIELDS, Call, CallStatus, DeadlineExtension
 from portal.db import database_now, utcnow
 from portal.organisations.models import Association
@@ -507,6 +508,7 @@ class Missing:
     section: str
     field: str
     message: str
+    document: object = None  # a missing required document, named in the reader's language
 
 
 def current_attachments(application: Application) -> dict[int, Attachment]:
@@ -538,7 +540,7 @@ def missing_items(application: Application) -> list[Missing]:
         )
     for name in NARRATIVE_FIELDS:
         if not getattr(application, name).strip():
-            missing.append(Missing("narrative", name, str(_l("This part of the narrative."))))
+            missing.append(Missing("narrative", name, str(NARRATIVE_LABELS[name])))
     if not application.axes:
         missing.append(Missing("links", "axes", str(_l("At least one strategic axis."))))
     if not application.team:
@@ -547,18 +549,7 @@ def missing_items(application: Application) -> list[Missing]:
     files = current_attachments(application)
     for document in application.call.documents:
         if document.mandatory and document.id not in files:
-            missing.append(
-                Missing(
-                    "documents",
-                    f"document-{document.id}",
-                    str(
-                        _l(
-                            "The document: %(name)s.",
-                            name=document.text_for("name", application.language),
-                        )
-                    ),
-                )
-            )
+            missing.append(Missing("documents", f"document-{document.id}", "", document))
     return missing
 
 
