@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy import DateTime, Enum, MetaData, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, registry
 from sqlalchemy.types import TypeDecorator
@@ -42,6 +42,11 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def enum_type(kind) -> Enum:
+    """Store a workflow state as its text value, checked against the enum's members."""
+    return Enum(kind, native_enum=False, length=20, validate_strings=True)
 
 
 class Base(DeclarativeBase):

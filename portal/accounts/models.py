@@ -9,7 +9,7 @@ from flask_login import UserMixin
 from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.db import utcnow
+from portal.db import enum_type, utcnow
 from portal.extensions import db
 
 
@@ -65,9 +65,7 @@ class UserRole(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
-    role: Mapped[Role] = mapped_column(
-        db.Enum(Role, native_enum=False, length=20, validate_strings=True)
-    )
+    role: Mapped[Role] = mapped_column(enum_type(Role))
     granted_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     user: Mapped[User] = relationship(back_populates="role_rows")

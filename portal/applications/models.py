@@ -19,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.calls.models import Call, Lot, RequiredDocument
-from portal.db import utcnow
+from portal.db import enum_type, utcnow
 from portal.extensions import db
 from portal.organisations.models import Association
 from portal.strategy.models import Sdg, StrategicAxis, UnMechanism
@@ -29,10 +29,6 @@ class ApplicationStatus(enum.StrEnum):
     DRAFT = "draft"
     SUBMITTED = "submitted"
     WITHDRAWN = "withdrawn"
-
-
-def _enum(kind):
-    return db.Enum(kind, native_enum=False, length=20, validate_strings=True)
 
 
 application_axis = Table(
@@ -64,7 +60,7 @@ class Application(db.Model):
     lot_id: Mapped[int | None] = mapped_column(ForeignKey("lot.id"), index=True)
     language: Mapped[str] = mapped_column(String(2), default="ar")
     status: Mapped[ApplicationStatus] = mapped_column(
-        _enum(ApplicationStatus), default=ApplicationStatus.DRAFT, index=True
+        enum_type(ApplicationStatus), default=ApplicationStatus.DRAFT, index=True
     )
     # Every save increases `version`; each field also keeps the version of its last change,
     # so a save based on an older value of that field is refused instead of overwriting it.

@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.db import utcnow
+from portal.db import enum_type, utcnow
 from portal.extensions import db
 from portal.strategy.models import BilingualMixin, PlanProject, Region, StrategicAxis
 
@@ -27,10 +27,6 @@ class CallStatus(enum.StrEnum):
     PUBLISHED = "published"
     CLOSED = "closed"
     ARCHIVED = "archived"
-
-
-def _enum(kind):
-    return db.Enum(kind, native_enum=False, length=20, validate_strings=True)
 
 
 lot_axis = Table(
@@ -79,7 +75,7 @@ class Call(BilingualMixin, db.Model):
     title_fr: Mapped[str] = mapped_column(String(300))
     description_ar: Mapped[str] = mapped_column(Text, default="")
     description_fr: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[CallStatus] = mapped_column(_enum(CallStatus), default=CallStatus.DRAFT)
+    status: Mapped[CallStatus] = mapped_column(enum_type(CallStatus), default=CallStatus.DRAFT)
     opens_at: Mapped[datetime | None]
     closes_at: Mapped[datetime | None]
     results_expected_at: Mapped[datetime | None]

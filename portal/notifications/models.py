@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.db import utcnow
+from portal.db import enum_type, utcnow
 from portal.extensions import db
 
 
@@ -29,7 +29,7 @@ class OutboxMessage(db.Model):
     body_text: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str] = mapped_column(Text)
     status: Mapped[MessageStatus] = mapped_column(
-        db.Enum(MessageStatus, native_enum=False, length=20, validate_strings=True),
+        enum_type(MessageStatus),
         default=MessageStatus.PENDING,
         index=True,
     )

@@ -9,7 +9,7 @@ from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.accounts.models import User
-from portal.db import utcnow
+from portal.db import enum_type, utcnow
 from portal.extensions import db
 from portal.strategy.models import BilingualMixin, Region
 
@@ -30,10 +30,6 @@ class InvitationStatus(enum.StrEnum):
     PENDING = "pending"
     ACCEPTED = "accepted"
     REVOKED = "revoked"
-
-
-def _enum(kind):
-    return db.Enum(kind, native_enum=False, length=20, validate_strings=True)
 
 
 class Association(BilingualMixin, db.Model):
@@ -57,7 +53,7 @@ class Association(BilingualMixin, db.Model):
     description_ar: Mapped[str] = mapped_column(Text, default="")
     description_fr: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[AssociationStatus] = mapped_column(
-        _enum(AssociationStatus), default=AssociationStatus.PENDING, index=True
+        enum_type(AssociationStatus), default=AssociationStatus.PENDING, index=True
     )
     status_reason: Mapped[str] = mapped_column(Text, default="")
     status_changed_at: Mapped[datetime | None]
@@ -83,7 +79,7 @@ class Membership(db.Model):
         ForeignKey("association.id", ondelete="CASCADE"), index=True
     )
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
-    role: Mapped[MemberRole] = mapped_column(_enum(MemberRole))
+    role: Mapped[MemberRole] = mapped_column(enum_type(MemberRole))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     association: Mapped[Association] = relationship(back_populates="memberships")
@@ -100,9 +96,9 @@ class Invitation(db.Model):
         ForeignKey("association.id", ondelete="CASCADE"), index=True
     )
     email: Mapped[str] = mapped_column(String(254))
-    role: Mapped[MemberRole] = mapped_column(_enum(MemberRole))
+    role: Mapped[MemberRole] = mapped_column(enum_type(MemberRole))
     status: Mapped[InvitationStatus] = mapped_column(
-        _enum(InvitationStatus), default=InvitationStatus.PENDING
+        enum_type(InvitationStatus), default=InvitationStatus.PENDING
     )
     invited_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
