@@ -21,6 +21,7 @@ from portal.applications.sections import (
 from portal.auth.policy import may, require
 from portal.calls.models import CallStatus
 from portal.calls.services import load_call
+from portal.db import utcnow
 from portal.extensions import db
 from portal.forms import EmptyForm
 from portal.htmx import is_htmx
@@ -44,8 +45,10 @@ def _page_context(application: Application) -> dict:
     return {
         "application": application,
         "sections": SECTIONS,
+        # Only a hint for the page: every save checks the deadline again on the database clock.
         "can_edit": may(current_user, "application.edit", application)
-        and application.status == ApplicationStatus.DRAFT,
+        and application.status == ApplicationStatus.DRAFT
+        and utcnow() < services.effective_deadline(db.session, application),
         "summary": services.budget_summary(application),
         "missing": services.missing_items(application),
         "final": services.final_submission(application),
