@@ -194,6 +194,11 @@ LINK_MODELS = {
 }
 
 
+def is_whole_number(text: str) -> bool:
+    """Tell whether the text is digits 0-9 only (str.isdigit also accepts ² and other digits)."""
+    return bool(text) and len(text) <= 15 and all("0" <= char <= "9" for char in text)
+
+
 def field_value(application: Application, name: str):
     """Return the current value of a field as the forms show it."""
     if name.startswith("beneficiaries."):
@@ -252,7 +257,7 @@ def _clean_int(name: str, raw, application: Application) -> int | None:
     text = str(raw if raw is not None else "").strip()
     if not text:
         return None
-    if not text.isdigit():
+    if not is_whole_number(text):
         raise ApplicationError(_l("Enter a whole number, without spaces or signs."), field=name)
     value = int(text)
     if name == "duration_months" and not 1 <= value <= application.call.max_duration_months:
@@ -280,7 +285,7 @@ def _clean_links(session: Session, name: str, raw) -> list:
     model, key = LINK_MODELS[name]
     wanted = sorted({str(value) for value in raw or []})
     column = getattr(model, key)
-    keys = [int(value) for value in wanted if value.isdigit()] if key == "number" else wanted
+    keys = [int(value) for value in wanted if is_whole_number(value)] if key == "number" else wanted
     items = list(session.scalars(select(model).where(column.in_(keys)))) if keys else []
     if len(items) != len(wanted):
         raise ApplicationError(_l("Choose from the list."), field=name)
@@ -414,7 +419,7 @@ def budget_summary(application: Application) -> BudgetSummary:
 
 def _clean_amount(raw, field: str, *, minimum: int = 0) -> int:
     text = str(raw if raw is not None else "").strip().replace(" ", "").replace("\u202f", "")
-    if not text.isdigit():
+    if not is_whole_number(text):
         raise ApplicationError(
             _l("Enter a whole number of dirhams, without signs or decimals."), field=field
         )
@@ -541,6 +546,14 @@ def missing_items(application: Application) -> list[Missing]:
     for name in NARRATIVE_FIELDS:
         if not getattr(application, name).strip():
             missing.append(Missing("narrative", name, str(NARRATIVE_LABELS[name])))
+    if not application.activity_plan:
+        missing.append(
+            Missing("narrative", "plan", str(_l("At least one activity with its months.")))
+        )
+    if not application.indicator_targets:
+        missing.append(
+            Missing("narrative", "plan", str(_l("At least one indicator with its target.")))
+        )
     if not application.axes:
         missing.append(Missing("links", "axes", str(_l("At least one strategic axis."))))
     if not application.team:
@@ -592,6 +605,8 @@ def snapshot(application: Application) -> dict:
         "target_groups": list(application.target_groups),
         "beneficiaries": dict(application.beneficiaries),
         **{name: getattr(application, name) for name in NARRATIVE_FIELDS},
+        "activity_plan": list(application.activity_plan),
+        "indicator_targets": list(application.indicator_targets),
         "axes": [axis.code for axis in application.axes],
         "sdgs": [sdg.number for sdg in application.sdgs],
         "un_mechanisms": [mechanism.code for mechanism in application.un_mechanisms],
@@ -804,3 +819,69 @@ def attach_document(
         size=stored.size,
     )
     return attachment
+
+
+# --- activity plan and indicators -----------------------------------------------------------
+
+PLAN_KINDS = {"activity": "activity_plan", "indicator": "indicator_targets"}
+MAX_PLAN_ROWS = 30
+
+
+def _month(raw, field: str, application: Application) -> int:
+    text = str(raw if raw is not None else "").strip()
+    longest = application.duration_months or application.call.max_duration_months
+    if not is_whole_number(text) or not 1 <= int(text) <= longest:
+        raise ApplicationError(_l("Enter a month from 1 to %(n)d.", n=longest), field=field)
+    return int(text)
+
+
+def clean_plan_row(application: Application, kind: str, data: dict) -> dict:
+    """Check one row of the activity plan or of the indicators."""
+    if kind == "activity":
+        title = (data.get("title") or "").strip()
+        if not title or len(title) > 200:
+            raise ApplicationError(
+                _l("Describe the activity in at most 200 characters."), field="title"
+            )
+        start = _month(data.get("start"), "start", application)
+        end = _month(data.get("end"), "end", application)
+        if end < start:
+            raise ApplicationError(_l("The activity must end after it starts."), field="end")
+        return {"title": title, "start": start, "end": end}
+    indicator = (data.get("indicator") or "").strip()
+    target = (data.get("target") or "").strip()
+    if not indicator or len(indicator) > 200:
+        raise ApplicationError(
+            _l("Name the indicator in at most 200 characters."), field="indicator"
+        )
+    if not target or len(target) > 100:
+        raise ApplicationError(
+            _l("Give the indicator's target in at most 100 characters."), field="target"
+        )
+    return {"indicator": indicator, "target": target}
+
+
+def add_plan_row(session: Session, application: Application, kind: str, data: dict, *, actor):
+    """Add an activity (with its months) or an indicator (with its target)."""
+    ensure_editable(session, application)
+    row = clean_plan_row(application, kind, data)
+    rows = list(getattr(application, PLAN_KINDS[kind]))
+    if len(rows) >= MAX_PLAN_ROWS:
+        raise ApplicationError(_l("At most %(n)d rows.", n=MAX_PLAN_ROWS))
+    setattr(application, PLAN_KINDS[kind], [*rows, row])
+    _bump(application)
+    session.flush()
+    record_event(session, actor, f"application.{kind}_added", application)
+
+
+def remove_plan_row(session: Session, application: Application, kind: str, index: int, *, actor):
+    """Remove one activity or indicator."""
+    ensure_editable(session, application)
+    rows = list(getattr(application, PLAN_KINDS[kind]))
+    if not 0 <= index < len(rows):
+        raise LookupError(index)
+    del rows[index]
+    setattr(application, PLAN_KINDS[kind], rows)
+    _bump(application)
+    session.flush()
+    record_event(session, actor, f"application.{kind}_removed", application)

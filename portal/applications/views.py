@@ -177,6 +177,8 @@ def section(application_id: int, section: str):
         except services.ApplicationError as error:
             db.session.rollback()
             errors[error.field] = str(error.message)
+            if error.field is None:  # about the whole application (deadline passed, submitted)
+                flash(str(error.message), "error")
         else:
             db.session.commit()
             flash(_("The section is saved."), "success")
@@ -617,3 +619,59 @@ def staff_export(call_id: int, fmt: str):
         )
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+# --- activity plan and indicators -----------------------------------------------------------
+
+
+def _plan_answer(application: Application, errors: dict | None = None, status: int = 200):
+    if is_htmx() or errors:
+        template = "applications/_plan.html" if is_htmx() else "applications/section.html"
+        context = _page_context(application)
+        if template.endswith("section.html"):
+            context.update(
+                section="narrative",
+                fields=section_fields("narrative"),
+                conflicts={},
+                errors={},
+                submitted={},
+                choices=_choices(),
+            )
+        return render_template(template, plan_errors=errors or {}, **context), status
+    return redirect(
+        url_for("applications.section", application_id=application.id, section="narrative"), 303
+    )
+
+
+@bp.post("/applications/<int:application_id>/plan/<kind>")
+@login_required
+def add_plan_row(application_id: int, kind: str):
+    """Add an activity with its months, or an indicator with its target."""
+    if kind not in services.PLAN_KINDS:
+        abort(404)
+    application = load_application(application_id, "application.edit")
+    try:
+        services.add_plan_row(db.session, application, kind, request.form, actor=current_user)
+    except services.ApplicationError as error:
+        db.session.rollback()
+        return _plan_answer(application, {kind: str(error.message)}, 422)
+    db.session.commit()
+    return _plan_answer(application)
+
+
+@bp.post("/applications/<int:application_id>/plan/<kind>/<int:index>/remove")
+@login_required
+def remove_plan_row(application_id: int, kind: str, index: int):
+    """Remove one activity or indicator."""
+    if kind not in services.PLAN_KINDS:
+        abort(404)
+    application = load_application(application_id, "application.edit")
+    try:
+        services.remove_plan_row(db.session, application, kind, index, actor=current_user)
+    except LookupError:
+        abort(404)
+    except services.ApplicationError as error:
+        db.session.rollback()
+        return _plan_answer(application, {kind: str(error.message)}, 422)
+    db.session.commit()
+    return _plan_answer(application)

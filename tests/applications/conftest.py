@@ -49,6 +49,12 @@ def fill_completely(session, application, user) -> None:
         "team": "أمينة — منسقة",
     }
     services.save_fields(session, application, changes, {}, actor=user)
+    services.add_plan_row(
+        session, application, "activity", {"title": "ورشات", "start": "1", "end": "6"}, actor=user
+    )
+    services.add_plan_row(
+        session, application, "indicator", {"indicator": "مستفيدات", "target": "120"}, actor=user
+    )
     services.add_budget_line(
         session,
         application,

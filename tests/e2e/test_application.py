@@ -38,6 +38,19 @@ def saved(page, name: str) -> None:
     page.wait_for_selector(f"#{fid}-status .saved")
 
 
+def add_plan_rows(page) -> None:
+    """Add one activity with its months and one indicator with its target."""
+    page.fill("#activity-title", "ورشات تكوينية")
+    page.fill("#activity-start", "1")
+    page.fill("#activity-end", "6")
+    page.click("#activity-new button[type=submit]")
+    page.wait_for_selector("#plan td:has-text('ورشات تكوينية')")
+    page.fill("#indicator-name", "عدد المستفيدات")
+    page.fill("#indicator-target", "120")
+    page.click("#indicator-new button[type=submit]")
+    page.wait_for_selector("#plan td:has-text('عدد المستفيدات')")
+
+
 def fill_with_javascript(page, application_url: str, pdf_path) -> None:
     page.goto(f"{application_url}/sections/summary")
     page.fill("#f-title_ar", "مشروع لتعزيز حقوق النساء في العالم القروي")
@@ -55,6 +68,7 @@ def fill_with_javascript(page, application_url: str, pdf_path) -> None:
     for name, text in NARRATIVE.items():
         page.fill(f"#f-{name}", text)
         saved(page, name)
+    add_plan_rows(page)
     page.goto(f"{application_url}/sections/links")
     page.check("#f-axes-box input[value=axis-1]")
     saved(page, "axes")
@@ -95,6 +109,7 @@ def fill_without_javascript(page, application_url: str, pdf_path) -> None:
         page.fill(f"#f-{name}", text)
     page.click("form.stack > button[type=submit]")
     page.wait_for_selector(".message-success")
+    add_plan_rows(page)
     page.goto(f"{application_url}/sections/links")
     page.check("#f-axes-box input[value=axis-1]")
     page.click("form.stack > button[type=submit]")

@@ -143,7 +143,11 @@ def _application_of(association: Association, owner: User) -> Application:
     document = call.documents[0]
     stored = file_store().save(BytesIO(b"%PDF-1.4\n%%EOF\n"))
     application = Application(
-        call=call, association=association, created_by_id=owner.id, title_ar="طلب الجمعية أ"
+        call=call,
+        association=association,
+        created_by_id=owner.id,
+        title_ar="طلب الجمعية أ",
+        activity_plan=[{"title": "ورشة", "start": 1, "end": 2}],
     )
     application.budget_lines.append(
         BudgetLine(category="activities", description="ورشات", quantity=2, unit_cost=1000)
@@ -202,6 +206,8 @@ def url_values(world: World, endpoint: str, arguments) -> dict:
         "kind": "lots",
         "part_id": world.application.call.lots[0].id,
     }
+    if endpoint.startswith("applications."):
+        known.update(kind="activity", index=0)  # the activity plan's first row
     values = {}
     for name in sorted(arguments):
         if name == "token" and endpoint in world.tokens:

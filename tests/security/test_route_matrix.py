@@ -130,6 +130,8 @@ EXPECTED = {
     ("applications.update_budget_line", "POST"): EDIT_A_422,
     ("applications.remove_budget_line", "POST"): EDIT_A_DONE,
     ("applications.completeness", "GET"): READ_A,
+    ("applications.add_plan_row", "POST"): EDIT_A_422,
+    ("applications.remove_plan_row", "POST"): EDIT_A_DONE,
     ("applications.documents", "GET"): READ_A,
     # No file sent: refused with a message.
     ("applications.upload", "POST"): EDIT_A_422,
