@@ -8,7 +8,7 @@ from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from portal.applications.models import (
     Application,
@@ -81,13 +81,25 @@ def load_application(session: Session, application_id: int) -> Application | Non
     return session.scalar(query)
 
 
+def load_application_for_saving(session: Session, application_id: int) -> Application | None:
+    """Return an application with only what saving one field reads (its call and association),
+    in one query; the other collections load on use."""
+    query = (
+        select(Application)
+        .options(joinedload(Application.call), joinedload(Application.association))
+        .where(Application.id == application_id)
+    )
+    return session.scalar(query)
+
+
 def applications_of(session: Session, association_ids: list[int]) -> list[Application]:
     """Return the applications of these associations, newest first, with call and association."""
     if not association_ids:
         return []
     query = (
         select(Application)
-        .options(selectinload(Application.call), selectinload(Application.association))
+        # Joined, not selectin: selectinload sends one query per 500 associations.
+        .options(joinedload(Application.call), joinedload(Application.association))
         .where(Application.association_id.in_(association_ids))
         .order_by(Application.created_at.desc(), Application.id.desc())
     )
@@ -313,7 +325,13 @@ def _assign(application: Application, name: str, value) -> None:
 
 
 def ensure_editable(session: Session, application: Application) -> datetime:
-    """Refuse changes to a submitted or withdrawn application, or after the deadline."""
+    """Refuse changes to a submitted or withdrawn application, or after the deadline.
+
+    Takes the application's row lock first and reloads it, so that parallel changes (two
+    editors, a save during a submit) run one after the other and see each other's result.
+    """
+    call = application.call  # held, so that the reload below finds it without a query
+    _lock(session, application)
     if application.status == ApplicationStatus.SUBMITTED:
         raise ApplicationError(
             _l("This application is submitted. Reopen it to change it before the deadline.")
@@ -322,7 +340,7 @@ def ensure_editable(session: Session, application: Application) -> datetime:
         raise ApplicationError(_l("This application was withdrawn."))
     now = database_now(session)
     deadline = effective_deadline(session, application)
-    if application.call.status != CallStatus.PUBLISHED or now >= deadline:
+    if call.status != CallStatus.PUBLISHED or now >= deadline:
         raise DeadlinePassed(deadline, now)
     return now
 
@@ -638,12 +656,13 @@ def _existing_submission(session: Session, application: Application):
 
 def _lock(session: Session, application: Application) -> None:
     """Take the application's row lock and reload it, so parallel submits run one by one."""
-    session.execute(
+    # Fetching the row is what reloads it: an unread result would only take the lock.
+    session.scalars(
         select(Application)
         .where(Application.id == application.id)
         .with_for_update()
         .execution_options(populate_existing=True)
-    )
+    ).one()
 
 
 def _deadline_allows(session: Session, application: Application, now: datetime) -> bool:

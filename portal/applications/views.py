@@ -30,9 +30,11 @@ from portal.organisations.vocabulary import TARGET_GROUPS
 from portal.strategy.services import list_axes, list_regions, list_sdgs, list_un_mechanisms
 
 
-def load_application(application_id: int, action: str = "application.view") -> Application:
+def load_application(
+    application_id: int, action: str = "application.view", loader=services.load_application
+) -> Application:
     """Return the application if the user may do `action`; anyone else gets 404."""
-    application = services.load_application(db.session, application_id)
+    application = loader(db.session, application_id)
     if application is None:
         abort(404)
     require(current_user, "application.view", application, hide=True)
@@ -202,7 +204,9 @@ def section(application_id: int, section: str):
 @login_required
 def autosave(application_id: int, name: str):
     """Save one field as the user types (htmx); answer with the field's save status."""
-    application = load_application(application_id, "application.edit")
+    application = load_application(
+        application_id, "application.edit", loader=services.load_application_for_saving
+    )
     if name not in services.FIELDS:
         abort(404)
     value = _submitted_value(name)
@@ -220,13 +224,16 @@ def autosave(application_id: int, name: str):
         return render_template(
             "applications/_save_status.html", error=str(error.message), **context
         ), 422
-    db.session.commit()
-    return render_template(
+    # Rendered before the commit, which expires every object: nothing is read again. A failed
+    # commit still raises, so no "saved" answer is sent for a save that did not happen.
+    answer = render_template(
         "applications/_save_status.html",
         saved=True,
         version=services.field_version(application, name),
         **context,
     )
+    db.session.commit()
+    return answer
 
 
 # --- budget ---------------------------------------------------------------------------------

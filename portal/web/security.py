@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, request
-from flask_login import current_user
+from flask import Flask, request, session
 
 CONTENT_SECURITY_POLICY = "; ".join(
     (
@@ -46,5 +45,6 @@ def _is_personal(response) -> bool:
     """Signed-in pages and anything that set a cookie must never be cached."""
     if request.endpoint == "static":
         return False
-    signed_in = current_user and current_user.is_authenticated
+    # Read the session, not current_user: after a commit the user would be loaded again.
+    signed_in = session.get("_user_id") is not None
     return bool(signed_in or response.headers.get("Set-Cookie"))

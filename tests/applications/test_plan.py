@@ -88,6 +88,7 @@ def test_a_row_is_removed_and_an_unknown_row_is_404(draft, session):
 
 def test_completeness_asks_for_activities_and_indicators(draft):
     _client, application = draft
-    messages = [item.message for item in services.missing_items(application)]
-    assert "At least one activity with its months." in messages
-    assert "At least one indicator with its target." in messages
+    with force_locale("ar"):
+        messages = [item.message for item in services.missing_items(application)]
+        assert gettext("At least one activity with its months.") in messages
+        assert gettext("At least one indicator with its target.") in messages
