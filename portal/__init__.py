@@ -64,6 +64,7 @@ def register_blueprints(app: Flask) -> None:
     import portal.calls.views
     import portal.organisations.views
     import portal.strategy.views
+    import portal.web.formatting
     import portal.web.views  # noqa: F401
     from portal.accounts import bp as accounts_bp
     from portal.applications import bp as applications_bp

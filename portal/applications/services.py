@@ -66,9 +66,10 @@ def load_application(session: Session, application_id: int) -> Application | Non
     query = (
         select(Application)
         .options(
-            selectinload(Application.call).selectinload(Call.lots),
-            selectinload(Application.call).selectinload(Call.documents),
-            selectinload(Application.association),
+            # Many-to-one relations come in the same statement; collections one query each.
+            joinedload(Application.call).selectinload(Call.lots),
+            joinedload(Application.call).selectinload(Call.documents),
+            joinedload(Application.association),
             selectinload(Application.axes),
             selectinload(Application.sdgs),
             selectinload(Application.un_mechanisms),

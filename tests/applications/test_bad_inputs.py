@@ -25,8 +25,8 @@ from portal.applications.models import (
 )
 from portal.audit.models import AuditEvent
 from portal.calls.models import CallStatus
-from portal.calls.views import format_mad
 from portal.notifications.models import OutboxMessage
+from portal.web.formatting import format_mad
 from tests import factories
 from tests.applications.conftest import PDF
 from tests.conftest import sign_in

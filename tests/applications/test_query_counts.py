@@ -146,8 +146,9 @@ def test_application_page_keeps_a_fixed_number_of_queries(
         with count_queries() as counter:
             assert client.get(url).status_code == 200
         counts.append(counter.count)
-    print(f"{path or 'overview'}: {counts}")
     assert counts[0] == counts[1], counts
+    # Above the 10 of CHECKLIST P01: a form page also reads every reference list it offers.
+    assert counts[0] <= 19, counts
 
 
 @pytest.mark.parametrize(

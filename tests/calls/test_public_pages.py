@@ -10,9 +10,9 @@ import pytest
 from flask import current_app, url_for
 
 from portal.calls.models import CallStatus, ManualCheck
-from portal.calls.views import format_local_datetime, format_time_left, format_utc_offset
 from portal.db import utcnow
 from portal.extensions import db
+from portal.web.formatting import format_local_datetime, format_time_left, format_utc_offset
 from tests.calls.helpers import plural_shown, shown, text_of
 from tests.conftest import sign_in
 from tests.factories import UserFactory, published_call, region
