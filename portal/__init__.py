@@ -63,6 +63,7 @@ def register_blueprints(app: Flask) -> None:
     import portal.applications.views
     import portal.calls.views
     import portal.organisations.views
+    import portal.review.models
     import portal.strategy.views
     import portal.web.formatting
     import portal.web.views  # noqa: F401

@@ -159,3 +159,37 @@ def _list_all_applications(user, obj) -> bool:
 @rule("call.manage")
 def _manage_calls(user, obj) -> bool:
     return has_role(user, Role.STAFF, Role.ADMIN)
+
+
+# --- review ---------------------------------------------------------------------------------
+
+
+@rule("review.manage")
+def _manage_review(user, obj) -> bool:
+    """Screening, the evaluator pool, assignments, moderation and the ranking."""
+    return has_role(user, Role.STAFF, Role.ADMIN)
+
+
+@rule("review.evaluate")
+def _evaluate(user, obj) -> bool:
+    """The evaluator's own pages: dashboard, declared ties."""
+    return has_role(user, Role.EVALUATOR)
+
+
+@rule("review.declare_conflicts")
+def _declare_conflicts(user, pool_member) -> bool:
+    from portal.review.models import PoolStatus
+
+    return (
+        has_role(user, Role.EVALUATOR)
+        and pool_member.user_id == user.id
+        and pool_member.status == PoolStatus.ACTIVE
+    )
+
+
+@rule("review.score")
+def _score(user, review) -> bool:
+    """Only the assigned evaluator, active in the call's pool, conflicts declared, no conflict."""
+    from portal.review.services import may_open_review
+
+    return has_role(user, Role.EVALUATOR) and may_open_review(db.session, user, review)

@@ -92,6 +92,14 @@ class Call(BilingualMixin, db.Model):
     previous_version_id: Mapped[int | None] = mapped_column(ForeignKey("call.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     published_at: Mapped[datetime | None]
+    # Review: how many evaluators read each application, their cap, the review deadline,
+    # whether evaluators see who applied, and the thresholds of the ranking.
+    reviews_per_application: Mapped[int] = mapped_column(default=3)
+    max_reviews_per_evaluator: Mapped[int] = mapped_column(default=40)
+    review_deadline: Mapped[datetime | None]
+    blind_review: Mapped[bool] = mapped_column(default=False)
+    disagreement_threshold: Mapped[int] = mapped_column(default=20)
+    overall_minimum: Mapped[int] = mapped_column(default=0)
 
     lots: Mapped[list[Lot]] = relationship(
         back_populates="call", cascade="all, delete-orphan", order_by="Lot.position"
@@ -115,6 +123,13 @@ class Call(BilingualMixin, db.Model):
             "min_cofunding_percent >= 0 AND min_cofunding_percent <= 100", name="cofunding_share"
         ),
         CheckConstraint("budget_total >= 0", name="budget_positive"),
+        CheckConstraint(
+            "reviews_per_application >= 1 AND max_reviews_per_evaluator >= 1",
+            name="review_counts_positive",
+        ),
+        CheckConstraint(
+            "overall_minimum >= 0 AND overall_minimum <= 100", name="overall_minimum_range"
+        ),
     )
 
     @property
@@ -170,6 +185,8 @@ class Criterion(BilingualMixin, db.Model):
     guidance_fr: Mapped[str] = mapped_column(Text, default="")
     weight: Mapped[int]
     max_score: Mapped[int] = mapped_column(default=10)
+    # The lowest mean score an application may have on this criterion and still be funded.
+    minimum_score: Mapped[int | None]
 
     call: Mapped[Call] = relationship(back_populates="criteria")
 
