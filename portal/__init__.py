@@ -64,6 +64,10 @@ def register_blueprints(app: Flask) -> None:
     import portal.calls.views
     import portal.organisations.views
     import portal.review.models
+    import portal.review.pool_views
+    import portal.review.ranking_views
+    import portal.review.scoring_views
+    import portal.review.screening_views
     import portal.strategy.views
     import portal.web.formatting
     import portal.web.views  # noqa: F401
@@ -71,6 +75,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.applications import bp as applications_bp
     from portal.calls import bp as calls_bp
     from portal.organisations import bp as organisations_bp
+    from portal.review import bp as review_bp
     from portal.strategy import bp as strategy_bp
     from portal.web import bp as web_bp
 
@@ -81,6 +86,7 @@ def register_blueprints(app: Flask) -> None:
         strategy_bp,
         calls_bp,
         applications_bp,
+        review_bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -135,3 +135,113 @@ def published_call(**overrides):
     db.session.add(call)
     db.session.commit()
     return call
+
+
+def submitted_application(call, association=None, *, language="ar", commit=True, **fields):
+    """Return a submitted application to `call` (from a new verified association by default),
+    with a title, the call's first lot and one budget line; no receipt is sealed."""
+    from datetime import timedelta
+
+    from portal.applications.models import Application, ApplicationStatus, BudgetLine
+
+    if association is None:
+        association = AssociationFactory(owner=UserFactory())
+    number = next(_numbers)
+    values = {
+        "call": call,
+        "association": association,
+        "lot": call.lots[0] if call.lots else None,
+        "language": language,
+        "status": ApplicationStatus.SUBMITTED,
+        "title_ar": f"مشروع رقم {number}",
+        "title_fr": f"Projet n° {number}",
+        "duration_months": 10,
+        "context": "سياق المشروع",
+        "objectives": "أهداف المشروع",
+        "created_by_id": association.memberships[0].user_id if association.memberships else None,
+        "submitted_at": utcnow() - timedelta(days=1, minutes=number),
+    }
+    values.update(fields)
+    if values["created_by_id"] is None:
+        values["created_by_id"] = UserFactory().id
+    application = Application(**values)
+    application.budget_lines.append(
+        BudgetLine(category="activities", description="ورشات", quantity=2, unit_cost=50_000)
+    )
+    db.session.add(application)
+    if commit:
+        db.session.commit()
+    return application
+
+
+def closed_call(**overrides):
+    """Return a call whose deadline has passed (so screening and review may start)."""
+    from datetime import timedelta
+
+    from portal.calls.models import CallStatus
+
+    values = {
+        "status": CallStatus.CLOSED,
+        "opens_at": utcnow() - timedelta(days=40),
+        "closes_at": utcnow() - timedelta(days=2),
+        "review_deadline": utcnow() + timedelta(days=20),
+    }
+    values.update(overrides)
+    return published_call(**values)
+
+
+def evaluator(call=None, *, languages=("ar", "fr"), expertise=(), declared=True, **fields):
+    """Return a user with the evaluator role, active in `call`'s pool when a call is given
+    (with conflicts already declared unless `declared=False`)."""
+    from portal.review.models import PoolMember, PoolStatus
+
+    user = UserFactory(roles=("evaluator",), **fields)
+    if call is not None:
+        db.session.add(
+            PoolMember(
+                call_id=call.id,
+                email=user.email,
+                user_id=user.id,
+                status=PoolStatus.ACTIVE,
+                languages=list(languages),
+                expertise=list(expertise),
+                invited_by_id=user.id,
+                accepted_at=utcnow(),
+                conflicts_declared_at=utcnow() if declared else None,
+            )
+        )
+        db.session.commit()
+    return user
+
+
+def assign(application, evaluator_user, **fields):
+    """Return a review assigning the evaluator to the application."""
+    from portal.review.models import Review
+
+    review = Review(
+        call_id=application.call_id,
+        application_id=application.id,
+        evaluator_id=evaluator_user.id,
+        **fields,
+    )
+    db.session.add(review)
+    db.session.commit()
+    return review
+
+
+def scored_review(application, evaluator_user, values, *, submitted=True):
+    """Return a review with `values` (one per criterion, in the call's order) saved."""
+    from portal.review.models import Review, ReviewStatus, Score
+
+    review = Review(
+        call_id=application.call_id,
+        application_id=application.id,
+        evaluator_id=evaluator_user.id,
+        status=ReviewStatus.SUBMITTED if submitted else ReviewStatus.DRAFT,
+        submitted_at=utcnow() if submitted else None,
+    )
+    for criterion, value in zip(application.call.criteria, values, strict=True):
+        review.scores.append(Score(criterion_id=criterion.id, value=value, comment=""))
+    db.session.add(review)
+    db.session.commit()
+    return review

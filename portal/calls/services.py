@@ -55,6 +55,15 @@ GENERAL_FIELDS = (
     "results_expected_at",
 )
 TIMELINE_FIELDS = ("opens_at", "closes_at")
+# Set on the review settings page (portal.review); copied with the call.
+REVIEW_FIELDS = (
+    "reviews_per_application",
+    "max_reviews_per_evaluator",
+    "review_deadline",
+    "blind_review",
+    "disagreement_threshold",
+    "overall_minimum",
+)
 RULE_FIELDS = (
     "budget_total",
     "min_amount",
@@ -428,7 +437,7 @@ def new_version(session: Session, call: Call, *, actor) -> Call:
         word_limits=dict(call.word_limits),
         allowed_regions=list(call.allowed_regions),
     )
-    copied = GENERAL_FIELDS + TIMELINE_FIELDS + RULE_FIELDS
+    copied = GENERAL_FIELDS + TIMELINE_FIELDS + RULE_FIELDS + REVIEW_FIELDS
     _apply(copy, {name: getattr(call, name) for name in copied if name != "code"}, copied)
     copy.lots = [
         Lot(
@@ -468,6 +477,7 @@ CRITERION_FIELDS = (
     "guidance_fr",
     "weight",
     "max_score",
+    "minimum_score",
 )
 DOCUMENT_FIELDS = (
     "position",

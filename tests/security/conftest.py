@@ -29,11 +29,30 @@ from portal.organisations.models import (
     MemberRole,
     Membership,
 )
+from portal.review.models import (
+    ConflictDeclaration,
+    DeclaredTie,
+    PoolMember,
+    PoolStatus,
+    Review,
+    Score,
+    Screening,
+)
 from portal.storage import file_store
 from tests import factories
 from tests.conftest import CsrfClient, sign_in
 
-ACTORS = ("visitor", "member_a", "member_b", "staff", "admin")
+# The evaluators: assigned to A's application; in the pool but not assigned; conflicted with it.
+ACTORS = (
+    "visitor",
+    "member_a",
+    "member_b",
+    "staff",
+    "admin",
+    "evaluator",
+    "evaluator_unassigned",
+    "evaluator_conflicted",
+)
 PLAN_PROJECT = 21
 
 
@@ -46,6 +65,9 @@ class World:
     membership: Membership
     invitation: Invitation
     application: Application
+    review: Review
+    pool_member: PoolMember
+    tie: DeclaredTie
     tokens: dict[str, str] = field(default_factory=dict)
 
     def secrets_of_a(self) -> list[str]:
@@ -113,6 +135,7 @@ def build_world() -> World:
     staff, admin = _user("staff"), _user("admin")
     session.commit()
     application = _application_of(association_a, owner_a)
+    review, pool_member, tie, evaluators = _review_of(application, association_b)
     return World(
         association_a=association_a,
         association_b=association_b,
@@ -122,11 +145,15 @@ def build_world() -> World:
             "member_b": owner_b,
             "staff": staff,
             "admin": admin,
+            **evaluators,
         },
         editor_a=editor_a,
         membership=membership,
         invitation=invitation,
         application=application,
+        review=review,
+        pool_member=pool_member,
+        tie=tie,
         tokens={
             "organisations.accept_invitation": _token_in_outbox(
                 "invitee@example.org", "/invitations/"
@@ -184,6 +211,46 @@ def _application_of(association: Association, owner: User) -> Application:
     return application
 
 
+def _review_of(application: Application, association_b: Association):
+    """Put three evaluators in the call's pool: one assigned to A's application with a score
+    saved, one not assigned, one who declared a conflict with it; the first declared a tie with B.
+    """
+    call = application.call
+    evaluators = {
+        name: _user("evaluator")
+        for name in ("evaluator", "evaluator_unassigned", "evaluator_conflicted")
+    }
+    db.session.flush()
+    members = {
+        name: PoolMember(
+            call_id=call.id,
+            email=user.email,
+            user_id=user.id,
+            status=PoolStatus.ACTIVE,
+            languages=["ar", "fr"],
+            invited_by_id=user.id,
+            accepted_at=utcnow(),
+            conflicts_declared_at=utcnow(),
+        )
+        for name, user in evaluators.items()
+    }
+    review = Review(
+        call_id=call.id, application_id=application.id, evaluator_id=evaluators["evaluator"].id
+    )
+    review.scores.append(Score(criterion_id=call.criteria[0].id, value=5))
+    tie = DeclaredTie(user_id=evaluators["evaluator"].id, association=association_b, reason="عضو")
+    conflict = ConflictDeclaration(
+        call_id=call.id,
+        application_id=application.id,
+        evaluator_id=evaluators["evaluator_conflicted"].id,
+        reason="أعرف المنسقة",
+    )
+    screening = Screening(application_id=application.id, call_id=call.id)
+    db.session.add_all([*members.values(), review, tie, conflict, screening])
+    db.session.commit()
+    return review, members["evaluator"], tie, evaluators
+
+
 def url_values(world: World, endpoint: str, arguments) -> dict:
     """Fill a route's URL arguments from the world (A's objects, plan project 21, real tokens)."""
     known = {
@@ -205,6 +272,10 @@ def url_values(world: World, endpoint: str, arguments) -> dict:
         "fmt": "csv",
         "kind": "lots",
         "part_id": world.application.call.lots[0].id,
+        "review_id": world.review.id,
+        "member_id": world.pool_member.id,
+        "criterion_id": world.application.call.criteria[0].id,
+        "tie_id": world.tie.id,
     }
     if endpoint.startswith("applications."):
         known.update(kind="activity", index=0)  # the activity plan's first row

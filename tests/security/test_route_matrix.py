@@ -30,7 +30,7 @@ class Hx(NamedTuple):
     htmx: int | str
 
 
-V, A, B, S, AD = ACTORS  # visitor, owner of A, owner of B, staff, admin
+V, A, B, S, AD, E, EU, EC = ACTORS  # visitor, owners of A and B, staff, admin, evaluators
 EVERYONE_200 = {V: 200, A: 200, B: 200, S: 200, AD: 200}
 EVERYONE_422 = {V: 422, A: 422, B: 422, S: 422, AD: 422}  # an empty form is refused
 SIGNED_IN = {V: LOGIN, A: 200, B: 200, S: 200, AD: 200}
@@ -44,7 +44,9 @@ EDIT_A_422 = {V: LOGIN, A: 422, B: 404, S: 403, AD: 403}  # members of A edit; e
 EDIT_A_DONE = {V: LOGIN, A: Hx(303, 200), B: 404, S: 403, AD: 403}
 
 # (endpoint, method) -> {actor: expected answer}. POSTs carry a valid CSRF token and no fields.
-EXPECTED = {
+# Outside the review pages, evaluators are outsiders to association A: rows in BEFORE_REVIEW give
+# them what the owner of B gets (they read applications only through their reviews).
+BEFORE_REVIEW = {
     ("web.home", "GET"): EVERYONE_200,
     ("web.health", "GET"): EVERYONE_200,
     ("web.switch_language", "POST"): {V: 303, A: 303, B: 303, S: 303, AD: 303},
@@ -147,6 +149,15 @@ EXPECTED = {
     ("applications.staff_export", "GET"): STAFF_ONLY,
     # No reference given: the empty check form.
     ("applications.receipt_check", "GET"): EVERYONE_200,
+}
+EXPECTED = {
+    route: {**row, E: row[B], EU: row[B], EC: row[B]} for route, row in BEFORE_REVIEW.items()
+}
+EXPECTED |= {
+    # --- review: screening (staff) ---
+    # --- review: pool, conflicts and assignments ---
+    # --- review: scoring (evaluators) ---
+    # --- review: ranking, moderation and settings (staff) ---
 }
 
 
