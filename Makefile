@@ -37,6 +37,11 @@ seed: migrate
 run: seed
 	$(FLASK) run --host 127.0.0.1 --port 5000
 
+# Benchmarks: planning 10,000 applications × 500 evaluators, ranking 30,000 reviews.
+# BENCH_DATABASE_URL=postgresql+psycopg://... measures on PostgreSQL instead of SQLite.
+bench: install
+	$(BIN)/python -m bench.run
+
 serve: install
 	$(BIN)/gunicorn --workers $${WORKERS:-4} --bind $${BIND:-127.0.0.1:8000} 'portal:create_app()'
 

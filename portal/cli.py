@@ -16,6 +16,7 @@ from portal.db import utcnow
 from portal.extensions import db
 from portal.notifications.services import deliver_pending, smtp_from_config
 from portal.organisations.models import Association, AssociationStatus, MemberRole, Membership
+from portal.review.demo import ensure_review_demo
 from portal.strategy import services as strategy
 
 # Printed at start by `make run`; demo accounts exist only where seed-demo was run.
@@ -136,9 +137,12 @@ def seed_demo() -> None:
         _ensure_association(data, users[data["owner"]])
     strategy.propose_demo_project_axes(db.session)
     demo_call = ensure_demo_call(db.session)
+    staff = users["staff@demo.shiraka.ma"]
+    review_call = ensure_review_demo(db.session, staff.password_hash, staff)
     db.session.commit()
-    if demo_call is not None:
-        click.echo(f"Demo call {demo_call.code} created ({demo_call.status.value}).")
+    for call in (demo_call, review_call):
+        if call is not None:
+            click.echo(f"Demo call {call.code} created ({call.status.value}).")
     click.echo(f"Demo accounts (password for all: {DEMO_PASSWORD}):")
     for email, _name, roles, _locale in DEMO_USERS:
         click.echo(f"  {email:<30} {', '.join(role.value for role in roles)}")
