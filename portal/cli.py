@@ -193,7 +193,9 @@ def send_mail(loop: bool, interval: int) -> None:
 def send_reminders() -> None:
     """Queue deadline reminders for unsubmitted drafts (run it hourly; each goes out once)."""
     from portal.applications.reminders import send_deadline_reminders
+    from portal.review.reminders import send_review_reminders
 
     queued = send_deadline_reminders(db.session, utcnow())
+    queued += send_review_reminders(db.session, utcnow())
     db.session.commit()
     click.echo(f"reminders queued: {queued}")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 from flask_login import AnonymousUserMixin
+from sqlalchemy import select
 from werkzeug.exceptions import Forbidden, NotFound
 
 from portal.applications.models import Application
 from portal.auth.policy import RULES, may, require
 from portal.extensions import db
+from portal.review.models import PoolMember
 from tests import factories
 
 ACTORS = (
@@ -22,10 +24,22 @@ ACTORS = (
     "staff",
     "admin",
     "disabled admin and owner",
+    "evaluator",
+    "evaluator of another review",
 )
 VERIFIED_USERS = frozenset(
-    {"applicant of another association", "owner", "editor", "viewer", "staff", "admin"}
+    {
+        "applicant of another association",
+        "owner",
+        "editor",
+        "viewer",
+        "staff",
+        "admin",
+        "evaluator",
+        "evaluator of another review",
+    }
 )
+EVALUATORS = {"evaluator", "evaluator of another review"}
 
 # rule -> (what it is asked about, the actors it allows); every other actor is refused.
 EXPECTED = {
@@ -41,6 +55,11 @@ EXPECTED = {
     "application.edit": ("application", {"owner", "editor"}),
     "application.list_all": (None, {"staff", "admin"}),
     "call.manage": (None, {"staff", "admin"}),
+    "review.manage": (None, {"staff", "admin"}),
+    "review.evaluate": (None, EVALUATORS),
+    # The evaluator's own place in the call's pool, and their own review of the application.
+    "review.declare_conflicts": ("pool member", {"evaluator"}),
+    "review.score": ("review", {"evaluator"}),
 }
 
 
@@ -57,6 +76,7 @@ def people(app):
     factories.AssociationFactory(owner=outsider)
     disabled = make(roles=("applicant", "staff", "admin"), is_enabled=False)
     factories.add_member(association, disabled, "owner")
+    call = factories.closed_call()
     return association, {
         "visitor (None)": None,
         "visitor (anonymous)": AnonymousUserMixin(),
@@ -68,6 +88,8 @@ def people(app):
         "staff": make(roles=("staff",)),
         "admin": make(roles=("admin",)),
         "disabled admin and owner": disabled,
+        "evaluator": factories.evaluator(call),
+        "evaluator of another review": factories.evaluator(call),
     }
 
 
@@ -82,12 +104,32 @@ def application_of(association) -> Application:
     return application
 
 
+def subject_of(kind: str | None, association, evaluator):
+    """Build what a rule is asked about: the association, its application, or an evaluator's
+    place in a pool and review of one of its applications."""
+    if kind == "association":
+        return association
+    if kind == "application":
+        return application_of(association)
+    if kind is None:
+        return None
+    call = db.session.get(PoolMember, _pool_id(evaluator)).call
+    if kind == "pool member":
+        return db.session.get(PoolMember, _pool_id(evaluator))
+    application = factories.submitted_application(call, association)
+    return factories.assign(application, evaluator)
+
+
+def _pool_id(evaluator) -> int:
+    return db.session.scalar(select(PoolMember.id).where(PoolMember.user_id == evaluator.id))
+
+
 @pytest.mark.parametrize("action", sorted(EXPECTED))
 def test_rule_allows_exactly_the_actors_of_its_row(people, action):
     """Each rule answers every kind of user as its row says, visitors and disabled users refused."""
     association, actors = people
     subject, allowed = EXPECTED[action]
-    obj = {"association": association, "application": application_of(association)}.get(subject)
+    obj = subject_of(subject, association, actors["evaluator"])
     observed = {name: may(actors[name], action, obj) for name in ACTORS}
     assert observed == {name: name in allowed for name in ACTORS}
 

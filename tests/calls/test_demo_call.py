@@ -21,7 +21,7 @@ def test_seed_demo_creates_the_published_2026_call_once(app):
 
     assert first.exit_code == 0, first.output
     assert second.exit_code == 0, second.output
-    assert db.session.scalar(select(func.count()).select_from(Call)) == 1
+    assert db.session.scalar(select(func.count()).where(Call.code == "AAP-2026")) == 1
     call = db.session.scalar(select(Call).where(Call.code == "AAP-2026"))
     # Published while its deadline is ahead; seeded after it, the call stays a draft.
     expected = CallStatus.PUBLISHED if utcnow() < call.closes_at else CallStatus.DRAFT

@@ -136,6 +136,7 @@ def build_world() -> World:
     session.commit()
     application = _application_of(association_a, owner_a)
     review, pool_member, tie, evaluators = _review_of(application, association_b)
+    _invite_evaluator(application.call, staff)
     return World(
         association_a=association_a,
         association_b=association_b,
@@ -160,6 +161,9 @@ def build_world() -> World:
             ),
             "accounts.verify_email": _token_in_outbox(unverified.email, "/account/verify/"),
             "accounts.reset_password": _token_in_outbox(editor_a.email, "/account/reset/"),
+            "review.accept_evaluator_invitation": _token_in_outbox(
+                EVALUATOR_INVITEE, "/reviews/invitations/"
+            ),
         },
     )
 
@@ -249,6 +253,17 @@ def _review_of(application: Application, association_b: Association):
     db.session.add_all([*members.values(), review, tie, conflict, screening])
     db.session.commit()
     return review, members["evaluator"], tie, evaluators
+
+
+EVALUATOR_INVITEE = "evaluator-invitee@example.org"
+
+
+def _invite_evaluator(call, staff: User) -> None:
+    """Leave a pending invitation to the call's pool, whose link nobody of the world may use."""
+    from portal.review.pool import invite_evaluator
+
+    invite_evaluator(db.session, call, EVALUATOR_INVITEE, ["ar"], [], actor=staff)
+    db.session.commit()
 
 
 def url_values(world: World, endpoint: str, arguments) -> dict:

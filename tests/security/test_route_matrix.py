@@ -155,9 +155,130 @@ EXPECTED = {
 }
 EXPECTED |= {
     # --- review: screening (staff) ---
+    # Staff only. The world's call is still open: the list and the page say screening starts at
+    # the deadline; a decision or a split is refused (422).
+    ("review.screening_list", "GET"): {**STAFF_ONLY, E: 403, EU: 403, EC: 403},
+    ("review.split_screening", "POST"): {**STAFF_422, E: 403, EU: 403, EC: 403},
+    ("review.screening", "GET"): {**STAFF_ONLY, E: 403, EU: 403, EC: 403},
+    ("review.screening", "POST"): {**STAFF_422, E: 403, EU: 403, EC: 403},
     # --- review: pool, conflicts and assignments ---
+    # Staff build the pool and assign; evaluators are not staff (403). The world's call is still
+    # open and its application not screened: automatic or manual assignment is refused (422).
+    ("review.pool", "GET"): {**STAFF_ONLY, E: 403, EU: 403, EC: 403},
+    ("review.invite_evaluator", "POST"): {**STAFF_422, E: 403, EU: 403, EC: 403},
+    # Removing the assigned evaluator from the pool (their unsubmitted review goes with them).
+    ("review.remove_evaluator", "POST"): {**STAFF_DONE, E: 403, EU: 403, EC: 403},
+    # The signed link opens the page to anyone signed in; only its addressee may accept.
+    ("review.accept_evaluator_invitation", "GET"): {**SIGNED_IN, E: 200, EU: 200, EC: 200},
+    ("review.accept_evaluator_invitation", "POST"): {
+        **dict.fromkeys(ACTORS, 403),
+        V: LOGIN,
+    },
+    # Evaluators' own ties; the world's tie is the assigned evaluator's: others get 404.
+    ("review.ties", "GET"): {**STAFF_ONLY, S: 403, AD: 403, E: 200, EU: 200, EC: 200},
+    ("review.ties", "POST"): {**STAFF_ONLY, S: 403, AD: 403, E: 422, EU: 422, EC: 422},
+    ("review.remove_tie", "POST"): {
+        **STAFF_ONLY,
+        S: 403,
+        AD: 403,
+        E: Hx(303, 200),
+        EU: 404,
+        EC: 404,
+    },
+    # Pool members see the page (the call is open: no list yet); the unconfirmed form is refused.
+    ("review.declare_conflicts", "GET"): {**STAFF_ONLY, S: 403, AD: 403, E: 200, EU: 200, EC: 200},
+    ("review.declare_conflicts", "POST"): {
+        **STAFF_ONLY,
+        S: 403,
+        AD: 403,
+        E: 422,
+        EU: 422,
+        EC: 422,
+    },
+    ("review.assignments", "GET"): {**STAFF_ONLY, E: 403, EU: 403, EC: 403},
+    ("review.assign_automatically", "POST"): {**STAFF_422, E: 403, EU: 403, EC: 403},
+    ("review.add_assignment", "POST"): {**STAFF_422, E: 403, EU: 403, EC: 403},
+    # The world's review is not submitted: staff remove it (htmx: the application's row again).
+    ("review.remove_assignment", "POST"): {
+        **STAFF_DONE,
+        S: Hx(303, 200),
+        AD: Hx(303, 200),
+        E: 403,
+        EU: 403,
+        EC: 403,
+    },
+    # No evaluator chosen: refused.
+    ("review.move_assignment", "POST"): {**STAFF_422, E: 403, EU: 403, EC: 403},
     # --- review: scoring (evaluators) ---
+    # Evaluators' own pages; staff are not evaluators (403). The review opens only to the assigned
+    # evaluator: everyone else gets 404, as if it did not exist.
+    ("review.dashboard", "GET"): {**STAFF_ONLY, S: 403, AD: 403, E: 200, EU: 200, EC: 200},
+    ("review.score_page", "GET"): {
+        V: LOGIN,
+        A: 404,
+        B: 404,
+        S: 404,
+        AD: 404,
+        EU: 404,
+        EC: 404,
+        E: 200,
+    },
+    ("review.review_document", "GET"): {
+        V: LOGIN,
+        A: 404,
+        B: 404,
+        S: 404,
+        AD: 404,
+        EU: 404,
+        EC: 404,
+        E: 200,
+    },
+    # An empty score sent from version 0 while version 1 holds a 5: a stale edit, nothing saved.
+    ("review.save_score", "POST"): {
+        V: LOGIN,
+        A: 404,
+        B: 404,
+        S: 404,
+        AD: 404,
+        EU: 404,
+        EC: 404,
+        E: 409,
+    },
+    # Empty comments equal the saved ones: nothing to save.
+    ("review.save_comments", "POST"): {
+        V: LOGIN,
+        A: 404,
+        B: 404,
+        S: 404,
+        AD: 404,
+        EU: 404,
+        EC: 404,
+        E: Hx(303, 200),
+    },
+    # One criterion is not scored yet: refused with the list of what is missing.
+    ("review.submit_review", "POST"): {
+        V: LOGIN,
+        A: 404,
+        B: 404,
+        S: 404,
+        AD: 404,
+        EU: 404,
+        EC: 404,
+        E: 422,
+    },
+    # Staff only; no note given (and the review is not submitted): refused.
+    ("review.reopen_review", "POST"): {**STAFF_422, E: 403, EU: 403, EC: 403},
     # --- review: ranking, moderation and settings (staff) ---
+    # Staff only; evaluators are refused (403). The world's application is not screened eligible:
+    # the ranking is empty, moderation shows it unranked, a consensus is refused (422) like an
+    # empty settings form.
+    ("review.call_review", "GET"): {**STAFF_ONLY, E: 403, EU: 403, EC: 403},
+    ("review.settings", "GET"): {**STAFF_ONLY, E: 403, EU: 403, EC: 403},
+    ("review.settings", "POST"): {**STAFF_422, E: 403, EU: 403, EC: 403},
+    ("review.ranking", "GET"): {**STAFF_ONLY, E: 403, EU: 403, EC: 403},
+    ("review.ranking_export", "GET"): {**STAFF_ONLY, E: 403, EU: 403, EC: 403},
+    ("review.moderation", "GET"): {**STAFF_ONLY, E: 403, EU: 403, EC: 403},
+    ("review.record_consensus", "POST"): {**STAFF_422, E: 403, EU: 403, EC: 403},
 }
 
 
