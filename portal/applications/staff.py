@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -15,7 +13,6 @@ from portal.organisations.models import Association
 from portal.strategy.models import Region
 
 # Cells a spreadsheet would read as a formula (CSV injection): prefixed with an apostrophe.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -126,12 +123,6 @@ EXPORT_COLUMNS = (
 )
 
 
-def neutralise(value) -> str:
-    """Return a cell's text, made inert if a spreadsheet would run it as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
 def export_rows(session: Session, query: Select, locale: str) -> Iterator[list]:
     """Yield the export's rows, reading the database in batches."""
     result = session.execute(query.execution_options(yield_per=500))
@@ -152,39 +143,3 @@ def export_rows(session: Session, query: Select, locale: str) -> Iterator[list]:
             int(requested or 0),
             application.submitted_at.isoformat() if application.submitted_at else "",
         ]
-
-
-def csv_chunks(rows: Iterator[list]) -> Iterator[str]:
-    """Stream CSV text (UTF-8 with a byte-order mark, so spreadsheets keep the Arabic)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    yield "\ufeff"
-    writer.writerow(EXPORT_COLUMNS)
-    for row in rows:
-        writer.writerow([neutralise(cell) for cell in row])
-        if buffer.tell() > 64 * 1024:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
-
-
-def xlsx_bytes(rows: Iterator[list], right_to_left: bool) -> bytes:
-    """Build an XLSX workbook of the rows (right to left for Arabic)."""
-    import xlsxwriter
-
-    output = io.BytesIO()
-    workbook = xlsxwriter.Workbook(
-        output, {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False}
-    )
-    sheet = workbook.add_worksheet("applications")
-    if right_to_left:
-        sheet.right_to_left()
-    bold = workbook.add_format({"bold": True})
-    sheet.write_row(0, 0, EXPORT_COLUMNS, bold)
-    for number, row in enumerate(rows, start=1):
-        sheet.write_row(
-            number, 0, [neutralise(cell) if isinstance(cell, str) else cell for cell in row]
-        )
-    workbook.close()
-    return output.getvalue()

@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from portal import exports
 from portal.applications import bp, services
 from portal.applications.models import Application, ApplicationStatus, BudgetLine
 from portal.applications.sections import (
@@ -616,10 +617,14 @@ def staff_export(call_id: int, fmt: str):
     if fmt == "csv":
         rows = staff.export_rows(db.session, query, locale)
         response = Response(
-            stream_with_context(staff.csv_chunks(rows)), mimetype="text/csv; charset=utf-8"
+            stream_with_context(exports.csv_chunks(staff.EXPORT_COLUMNS, rows)),
+            mimetype="text/csv; charset=utf-8",
         )
     else:
-        body = staff.xlsx_bytes(staff.export_rows(db.session, query, locale), locale == "ar")
+        rows = staff.export_rows(db.session, query, locale)
+        body = exports.xlsx_bytes(
+            staff.EXPORT_COLUMNS, rows, sheet="applications", right_to_left=locale == "ar"
+        )
         response = Response(
             body,
             mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -11,7 +11,6 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, delete, func, insert, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
-from werkzeug.routing import BuildError
 
 from portal.accounts.models import User
 from portal.applications.models import Application, ApplicationStatus, application_axis
@@ -384,11 +383,7 @@ def planner_input(session: Session, call: Call):
 
 
 def _dashboard_link() -> str:
-    # The dashboard belongs to the scoring pages; until they are registered, the home page.
-    try:
-        return external_url("review.dashboard")
-    except BuildError:
-        return external_url("web.home")
+    return external_url("review.dashboard")
 
 
 def _tell_evaluator(session: Session, call: Call, evaluator: User, count: int) -> None:

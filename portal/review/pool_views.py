@@ -103,18 +103,12 @@ def _invite_form(axes: list[StrategicAxis], **kwargs) -> InviteEvaluatorForm:
     return form
 
 
-def _hub_url(call: Call) -> str | None:
-    """The call's review hub, once that page exists."""
-    if "review.call_review" in current_app.view_functions:
-        return url_for("review.call_review", call_id=call.id)
-    return None
+def _hub_url(call: Call) -> str:
+    return url_for("review.call_review", call_id=call.id)
 
 
-def _dashboard_url() -> str | None:
-    """The evaluator's dashboard, once that page exists."""
-    if "review.dashboard" in current_app.view_functions:
-        return url_for("review.dashboard")
-    return None
+def _dashboard_url() -> str:
+    return url_for("review.dashboard")
 
 
 def _call_for_staff(call_id: int) -> Call:
@@ -354,7 +348,7 @@ def declare_conflicts(call_id: int):
         ),
         "success",
     )
-    return redirect(_dashboard_url() or url_for("review.declare_conflicts", call_id=call.id), 303)
+    return redirect(_dashboard_url(), 303)
 
 
 # --- assignments (staff) --------------------------------------------------------------------
@@ -488,10 +482,7 @@ def _after_change(ids: tuple[int, int]):
 
 
 def _back_to_moderation() -> bool:
-    return (
-        request.form.get("return_to") == "moderation"
-        and "review.moderation" in current_app.view_functions
-    )
+    return request.form.get("return_to") == "moderation"
 
 
 def _row(application_id: int, *, error=None, status: int = 200):

@@ -9,8 +9,6 @@ score, then by the mean on the heaviest criterion, then by the earlier submissio
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections import defaultdict
 from collections.abc import Iterator
@@ -21,7 +19,6 @@ from sqlalchemy import Float, Select, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from portal.applications.models import Application, Submission
-from portal.applications.staff import neutralise
 from portal.calls.models import Call, Criterion, Lot
 from portal.organisations.models import Association
 from portal.review.models import (
@@ -34,7 +31,7 @@ from portal.review.models import (
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class RankedApplication:
     """One eligible application as the ranking shows it (scores on 100)."""
 
@@ -104,7 +101,9 @@ class RankedApplication:
 
 def review_totals(call_id: int, application_id: int | None = None) -> Select:
     """Return (review id, application id, evaluator id, total on 100) of submitted reviews."""
-    weighted = cast(Score.value, Float) * Criterion.weight / Criterion.max_score
+    # Floats throughout: dividing by an integer column makes SQLAlchemy cast it to NUMERIC,
+    # and exact decimal arithmetic over every score row is several times slower.
+    weighted = cast(Score.value, Float) * Criterion.weight / cast(Criterion.max_score, Float)
     query = (
         select(
             Review.id.label("review_id"),
@@ -298,12 +297,14 @@ def _compute(
     application_id: int | None = None,
     normalised: bool = False,
 ) -> list[RankedApplication]:
+    # Core rows, not ORM results: the ORM's per-row work would be most of the time here.
+    connection = session.connection()
     items = {
         row.id: _ranked(row)
-        for row in session.execute(_eligible_applications(call.id, lot_id, application_id))
+        for row in connection.execute(_eligible_applications(call.id, lot_id, application_id))
     }
     criteria = [criterion.id for criterion in call.criteria]
-    for app_id, count, mean, lowest, highest, *means in session.execute(
+    for app_id, count, mean, lowest, highest, *means in connection.execute(
         _application_statistics(call, application_id)
     ):
         item = items.get(app_id)
@@ -318,7 +319,7 @@ def _compute(
         }
     if normalised:
         per_review = review_totals(call.id).subquery()
-        totals = session.execute(
+        totals = connection.execute(
             select(per_review.c.application_id, per_review.c.evaluator_id, per_review.c.total)
         ).all()
         for app_id, zs in z_scores(totals).items():
@@ -421,39 +422,3 @@ def export_rows(ranking: list[RankedApplication], call: Call) -> Iterator[list]:
             " ".join(below),
             "yes" if item.fundable else "no",
         ]
-
-
-def csv_chunks(rows: Iterator[list]) -> Iterator[str]:
-    """Stream CSV text (UTF-8 with a byte-order mark, so spreadsheets keep the Arabic)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    yield "\ufeff"
-    writer.writerow(EXPORT_COLUMNS)
-    for row in rows:
-        writer.writerow([neutralise(cell) for cell in row])
-        if buffer.tell() > 64 * 1024:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
-
-
-def xlsx_bytes(rows: Iterator[list], right_to_left: bool) -> bytes:
-    """Build an XLSX workbook of the ranking (right to left for Arabic)."""
-    import xlsxwriter
-
-    output = io.BytesIO()
-    workbook = xlsxwriter.Workbook(
-        output, {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False}
-    )
-    sheet = workbook.add_worksheet("ranking")
-    if right_to_left:
-        sheet.right_to_left()
-    bold = workbook.add_format({"bold": True})
-    sheet.write_row(0, 0, EXPORT_COLUMNS, bold)
-    for number, row in enumerate(rows, start=1):
-        sheet.write_row(
-            number, 0, [neutralise(cell) if isinstance(cell, str) else cell for cell in row]
-        )
-    workbook.close()
-    return output.getvalue()

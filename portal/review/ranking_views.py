@@ -31,6 +31,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from portal import exports
 from portal.auth.policy import require
 from portal.calls.models import Call
 from portal.extensions import db
@@ -273,11 +274,14 @@ def ranking_export(call_id: int, fmt: str):
     name = f"{call.code}-ranking.{fmt}"
     if fmt == "csv":
         response = Response(
-            stream_with_context(ranking.csv_chunks(rows)), mimetype="text/csv; charset=utf-8"
+            stream_with_context(exports.csv_chunks(ranking.EXPORT_COLUMNS, rows)),
+            mimetype="text/csv; charset=utf-8",
         )
     else:
         response = Response(
-            ranking.xlsx_bytes(rows, _locale() == "ar"),
+            exports.xlsx_bytes(
+                ranking.EXPORT_COLUMNS, rows, sheet="ranking", right_to_left=_locale() == "ar"
+            ),
             mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         )
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'

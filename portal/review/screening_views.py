@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -35,11 +35,8 @@ def screening_context() -> dict:
     return {"screening_labels": STATE_LABELS}
 
 
-def _hub_url(call: Call) -> str | None:
-    """The call's review hub, once that page exists."""
-    if "review.call_review" in current_app.view_functions:
-        return url_for("review.call_review", call_id=call.id)
-    return None
+def _hub_url(call: Call) -> str:
+    return url_for("review.call_review", call_id=call.id)
 
 
 def _call_or_404(call_id: int) -> Call:
