@@ -48,6 +48,12 @@ def declare_conflicts(page, conflicted_with=None) -> None:
     page.wait_for_url("**/reviews")
 
 
+def assert_fits_the_screen(page) -> None:
+    """Nothing makes the page scroll sideways, even on a phone (wide tables scroll alone)."""
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= page.viewport_size["width"], page.url
+
+
 def score_with_javascript(page, review_id: int, criteria, values) -> None:
     """Type each score and see its inline save, then submit."""
     page.click(f"a[href$='/reviews/{review_id}']")
@@ -56,6 +62,7 @@ def score_with_javascript(page, review_id: int, criteria, values) -> None:
         page.fill(f"#criterion-{criterion.id}-comment", "تعليق على المعيار")
         page.press(f"#criterion-{criterion.id}-comment", "Tab")
         page.wait_for_selector(f"#criterion-{criterion.id}-status .saved")
+    assert_fits_the_screen(page)
     page.click("#submit button[type=submit]")
     page.wait_for_selector(f"#criterion-{criteria[0].id}-value[readonly]")
 
@@ -108,7 +115,9 @@ def test_three_evaluators_score_and_staff_moderate_and_export(
     conflict = db.session.scalar(select(ConflictDeclaration))
     assert (conflict.evaluator_id, conflict.application_id) == (first.id, other.id)
 
-    staff_context = browser.new_context(base_url=live_server.url, accept_downloads=True)
+    staff_context = browser.new_context(
+        base_url=live_server.url, accept_downloads=True, viewport={"width": 390, "height": 844}
+    )
     staff_page = staff_context.new_page()
     sign_in_browser(staff_page, staff)
     staff_page.goto(f"/staff/calls/{call.id}/ranking")
@@ -116,6 +125,7 @@ def test_three_evaluators_score_and_staff_moderate_and_export(
     # (90 + 84 + 34) / 3 = 69.33: weights 60/40, maxima 10.
     assert "69.3" in row.inner_text()
     assert row.locator(".status-rejected").count() == 1  # the disagreement flag
+    assert_fits_the_screen(staff_page)
     check_accessibility(staff_page)
 
     row.locator("a[href*='/moderation']").click()
