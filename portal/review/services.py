@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from portal.applications.models import Application
@@ -31,29 +31,25 @@ def active_pool_member(session: Session, user_id: int, call_id: int) -> PoolMemb
 
 
 def conflict_reason(session: Session, user_id: int, application: Application) -> str | None:
-    """Say why the evaluator may not review this application ('member', 'tie', 'declared')."""
-    if session.scalar(
-        select(Membership.id).where(
-            Membership.user_id == user_id,
-            Membership.association_id == application.association_id,
-        )
-    ):
-        return "member"
-    if session.scalar(
-        select(DeclaredTie.id).where(
-            DeclaredTie.user_id == user_id,
-            DeclaredTie.association_id == application.association_id,
-        )
-    ):
-        return "tie"
-    if session.scalar(
-        select(ConflictDeclaration.id).where(
-            ConflictDeclaration.evaluator_id == user_id,
-            ConflictDeclaration.application_id == application.id,
-        )
-    ):
-        return "declared"
-    return None
+    """Say why the evaluator may not review this application ('member', 'tie', 'declared').
+
+    One statement: the three kinds of conflict are asked as three EXISTS side by side.
+    """
+    member = exists().where(
+        Membership.user_id == user_id, Membership.association_id == application.association_id
+    )
+    tie = exists().where(
+        DeclaredTie.user_id == user_id, DeclaredTie.association_id == application.association_id
+    )
+    declared = exists().where(
+        ConflictDeclaration.evaluator_id == user_id,
+        ConflictDeclaration.application_id == application.id,
+    )
+    found = session.execute(select(member, tie, declared)).one()
+    return next(
+        (reason for reason, yes in zip(("member", "tie", "declared"), found, strict=True) if yes),
+        None,
+    )
 
 
 def conflicts_in_call(session: Session, call_id: int) -> dict[int, set[int]]:

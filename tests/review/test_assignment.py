@@ -22,6 +22,7 @@ from portal.review.models import (
     ScreeningDecision,
 )
 from tests import factories
+from tests.review.conftest import shown
 
 HTMX = {"HX-Request": "true"}
 
@@ -249,9 +250,15 @@ def test_automatic_assignment_assigns_nothing_when_the_pool_is_too_small(call, s
     assert review_count() == before
     assert outbox("evaluator_assigned") == []
     page = response.get_data(as_text=True)
-    assert "nothing was assigned" in page
-    assert f"Application no. {french.id}" in page
-    assert f"Application no. {arabic.id}" not in page
+    assert (
+        shown(
+            "The pool cannot give every application its reviewers: nothing was assigned. "
+            "See which applications lack reviewers and why below."
+        )
+        in page
+    )
+    assert shown("Application no. %(id)s", id=french.id) in page
+    assert shown("Application no. %(id)s", id=arabic.id) not in page
 
 
 def test_automatic_assignment_with_nothing_eligible_is_refused(call, staff):
@@ -262,7 +269,9 @@ def test_automatic_assignment_with_nothing_eligible_is_refused(call, staff):
     response = client.post(url_for("review.assign_automatically", call_id=call.id))
 
     assert response.status_code == 422
-    assert "screened eligible" in response.get_data(as_text=True)
+    assert shown("No application of this call has been screened eligible yet.") in (
+        response.get_data(as_text=True)
+    )
     assert review_count() == 0
 
 
@@ -357,7 +366,9 @@ def test_a_conflicted_evaluator_cannot_be_added(call, staff, conflict):
     )
 
     assert response.status_code == 422
-    assert "conflict of interest" in response.get_data(as_text=True)
+    assert shown("This evaluator has a conflict of interest with this application.") in (
+        response.get_data(as_text=True)
+    )
     assert active_reviews(application) == []
     assert outbox("evaluator_assigned") == []
 
@@ -367,7 +378,7 @@ def test_a_conflicted_evaluator_cannot_be_added(call, staff, conflict):
     [
         ("", "Choose an evaluator."),
         ("abc", "Choose an evaluator."),
-        ("999999", "Choose an evaluator of the call"),
+        ("999999", "Choose an evaluator of the call's pool."),
     ],
 )
 def test_adding_without_a_valid_evaluator_is_refused(call, staff, value, message):
@@ -380,7 +391,7 @@ def test_adding_without_a_valid_evaluator_is_refused(call, staff, value, message
     )
 
     assert response.status_code == 422
-    assert message in response.get_data(as_text=True)
+    assert shown(message) in response.get_data(as_text=True)
     assert review_count() == 0
 
 
@@ -394,7 +405,13 @@ def test_an_evaluator_who_does_not_read_the_language_or_is_at_the_cap_is_refused
     factories.assign(eligible(call), full)
     url = url_for("review.add_assignment", application_id=application.id)
 
-    for evaluator, message in ((arabic_only, "does not read"), (full, "the call&#39;s cap")):
+    cap = shown(
+        "This evaluator already has %(n)s reviews, the call's cap. Raise the cap in the "
+        "review settings first.",
+        n=1,
+    )
+    language = shown("This evaluator does not read the application's language.")
+    for evaluator, message in ((arabic_only, language), (full, cap)):
         response = client.post(url, data={"evaluator_id": str(evaluator.id)})
         assert response.status_code == 422
         assert message in response.get_data(as_text=True)

@@ -15,6 +15,7 @@ from portal.extensions import db
 from portal.notifications.models import OutboxMessage
 from portal.review.models import PoolMember, PoolStatus, Review, ReviewStatus
 from tests import factories
+from tests.review.conftest import shown
 
 
 def invitation_mails(recipient: str) -> list[OutboxMessage]:
@@ -155,7 +156,7 @@ def test_someone_already_active_in_the_pool_is_not_invited_again(call, staff):
     response = invite(client, call, email=evaluator.email)
 
     assert response.status_code == 422
-    assert "already in the call" in response.get_data(as_text=True)
+    assert shown("This person is already in the call's pool.") in response.get_data(as_text=True)
 
 
 def test_removing_an_evaluator_removes_unsubmitted_reviews_and_keeps_submitted_ones(call, staff):

@@ -10,6 +10,7 @@ from flask import url_for
 from bench.ranking import populate
 from portal.extensions import db
 from tests import factories
+from tests.review.conftest import shown
 from tests.review.test_ranking import eligible_application
 
 
@@ -37,8 +38,13 @@ def test_staff_see_the_ranking_with_its_flags_and_the_tie_break_explained(call, 
     assert page.index(f'id="application-{unanimous.id}"') < page.index(
         f'id="application-{split.id}"'
     )
-    assert "disagreement" in page
-    assert "heaviest criterion" in page
+    assert shown("disagreement") in page
+    heaviest = max(call.criteria, key=lambda criterion: criterion.weight)
+    tie_break = (
+        "Equal scores are ordered by the higher mean on the heaviest criterion (%(criterion)s), "
+        "then by the earlier submission."
+    )
+    assert shown(tie_break, criterion=heaviest.title_ar) in page
     assert url_for("review.moderation", application_id=split.id) in page
     assert split.association.name_ar in page  # staff see who applied
 
@@ -55,7 +61,7 @@ def test_htmx_gets_only_the_ranking_table(call, staff, reviewed):
     assert response.status_code == 200
     assert body.lstrip().startswith('<div id="ranking-table">')
     assert "<html" not in body
-    assert "Normalised" in body
+    assert shown("Normalised") in body
 
 
 def test_a_lot_of_another_call_shows_the_whole_call(call, staff, reviewed):

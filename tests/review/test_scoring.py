@@ -10,6 +10,7 @@ from portal.notifications.models import OutboxMessage
 from portal.review.models import Review, ReviewStatus, Score
 from tests import factories
 from tests.conftest import sign_in
+from tests.review.conftest import shown
 
 HTMX = {"HX-Request": "true"}
 
@@ -265,8 +266,8 @@ def test_changing_a_submitted_review_is_refused_with_a_clear_message(session, ca
         score_url(review, criterion), data={"value": "1", "version": "1"}, headers=HTMX
     )
     assert response.status_code == 422
-    assert "submitted" in response.get_data(as_text=True) or "Staff" in response.get_data(
-        as_text=True
+    assert shown("This review is submitted and can no longer change. Staff may reopen it.") in (
+        response.get_data(as_text=True)
     )
     comments = client.post(
         f"/reviews/{review.id}/comments",

@@ -17,6 +17,7 @@ from portal.extensions import db
 from portal.notifications.models import OutboxMessage
 from portal.review.models import Screening, ScreeningDecision
 from tests import factories
+from tests.review.conftest import shown
 from tests.security.conftest import translated
 
 HTMX = {"HX-Request": "true"}
@@ -76,7 +77,10 @@ def test_before_the_deadline_the_list_shows_a_message_and_no_application(staff):
     response = client.get(url_for("review.screening_list", call_id=call.id))
 
     assert response.status_code == 200
-    assert "deadline has passed" in response.get_data(as_text=True)
+    assert shown(
+        "Screening starts when the call's deadline has passed. The applications will be listed "
+        "here then."
+    ) in response.get_data(as_text=True)
     assert db.session.scalar(select(func.count()).select_from(Screening)) == 0
 
 
@@ -110,7 +114,7 @@ def test_opening_the_list_gives_each_received_application_a_screening(call, staf
     assert screening_of(withdrawn) is None
     assert screening_of(never_submitted) is None
     assert submitted.association.name_ar in body
-    assert "0 screened of 2" in body
+    assert shown("%(done)d screened of %(total)d", done=0, total=2) in body
     # Opening it again creates nothing more.
     client.get(url_for("review.screening_list", call_id=call.id))
     assert db.session.scalar(select(func.count()).select_from(Screening)) == 2
@@ -200,7 +204,9 @@ def test_split_without_valid_staff_members_is_refused_and_changes_nothing(
     )
 
     assert response.status_code == 422
-    assert "staff member" in response.get_data(as_text=True)
+    body = response.get_data(as_text=True)
+    refusals = ("Choose at least one staff member.", "Choose staff members from the list.")
+    assert any(shown(refusal) in body for refusal in refusals)
     assert screening_of(application).screener_id is None
     assert events("screening.split") == []
 
@@ -214,7 +220,9 @@ def test_split_before_the_deadline_is_refused(staff):
     )
 
     assert response.status_code == 422
-    assert "deadline has passed" in response.get_data(as_text=True)
+    assert shown("Screening starts when the call's deadline has passed.") in response.get_data(
+        as_text=True
+    )
 
 
 # --- automatic rules ------------------------------------------------------------------------
@@ -266,8 +274,8 @@ def test_automatic_rules_show_each_failure_with_its_detail(call, staff):
     # 100,000 MAD asked with no co-funding: within the amounts, below the 10 % share.
     assert _result_of(body, "amount") == "Passed"
     assert _result_of(body, "cofunding") == "Failed"
-    assert "This association sent 2 applications to this call." in body
-    assert "Missing:" in body
+    assert shown("This association sent %(n)d applications to this call.", n=2) in body
+    assert shown("Missing: %(names)s.", names="|").split("|")[0] in body
 
 
 def factories_attach(application) -> None:
@@ -320,7 +328,9 @@ def test_eligible_with_a_manual_check_not_ticked_is_refused(call, staff):
     response = decide(client, application, "eligible", checks=[str(checks[0].id)])
 
     assert response.status_code == 422
-    assert "Tick every manual check" in response.get_data(as_text=True)
+    assert shown("Tick every manual check before finding the application eligible.") in (
+        response.get_data(as_text=True)
+    )
     assert screening_of(application).decision == ScreeningDecision.PENDING
 
 
@@ -335,7 +345,7 @@ def test_ineligible_needs_a_reason_in_the_language_of_the_application(call, staf
 
     assert response.status_code == 422
     body = response.get_data(as_text=True)
-    assert "at least" in body
+    assert shown("Give the reason in the language of the application at least.") in body
     assert "Only this" in body  # what was typed is kept
     assert screening_of(application).decision == ScreeningDecision.PENDING
     assert events("screening.decided") == [] and outbox() == []
@@ -359,7 +369,7 @@ def test_bad_decisions_are_refused_with_a_message(call, staff, fields, message):
     response = decide(client, application, decision, **fields)
 
     assert response.status_code == 422
-    assert message in response.get_data(as_text=True)
+    assert (shown(message) if " " in message else message) in response.get_data(as_text=True)
     assert screening_of(application).version == 1
 
 
@@ -455,7 +465,7 @@ def test_an_htmx_decision_answers_with_the_decision_fragment(call, staff):
 
     assert saved.status_code == 200
     assert saved.get_data(as_text=True).lstrip().startswith('<div id="screening-decision">')
-    assert "The screening decision is saved." in saved.get_data(as_text=True)
+    assert shown("The screening decision is saved.") in saved.get_data(as_text=True)
     assert refused.status_code == 422
     assert refused.get_data(as_text=True).lstrip().startswith('<div id="screening-decision">')
 
@@ -472,7 +482,9 @@ def test_a_decision_before_the_deadline_is_refused(staff):
     )
 
     assert page.status_code == 200
-    assert "deadline has passed" in page.get_data(as_text=True)
+    assert shown("Screening starts when the call's deadline has passed.") in page.get_data(
+        as_text=True
+    )
     assert response.status_code == 422
     assert screening_of(application) is None
 
