@@ -69,6 +69,7 @@ def register_blueprints(app: Flask) -> None:
     import portal.review.scoring_views
     import portal.review.screening_views
     import portal.strategy.views
+    import portal.training.models
     import portal.web.formatting
     import portal.web.views  # noqa: F401
     from portal.accounts import bp as accounts_bp
