@@ -18,6 +18,7 @@ from portal.notifications.services import deliver_pending, smtp_from_config
 from portal.organisations.models import Association, AssociationStatus, MemberRole, Membership
 from portal.review.demo import ensure_review_demo
 from portal.strategy import services as strategy
+from portal.training.demo import ensure_training_demo
 
 # Printed at start by `make run`; demo accounts exist only where seed-demo was run.
 DEMO_PASSWORD = "shiraka-demo-2026"  # noqa: S105
@@ -139,10 +140,13 @@ def seed_demo() -> None:
     demo_call = ensure_demo_call(db.session)
     staff = users["staff@demo.shiraka.ma"]
     review_call = ensure_review_demo(db.session, staff.password_hash, staff)
+    programme = ensure_training_demo(db.session, staff)
     db.session.commit()
     for call in (demo_call, review_call):
         if call is not None:
             click.echo(f"Demo call {call.code} created ({call.status.value}).")
+    if programme is not None:
+        click.echo(f"Demo training programme created ({len(programme.modules)} modules).")
     click.echo(f"Demo accounts (password for all: {DEMO_PASSWORD}):")
     for email, _name, roles, _locale in DEMO_USERS:
         click.echo(f"  {email:<30} {', '.join(role.value for role in roles)}")
