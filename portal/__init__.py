@@ -70,6 +70,7 @@ def register_blueprints(app: Flask) -> None:
     import portal.review.screening_views
     import portal.strategy.views
     import portal.training.models
+    import portal.training.views
     import portal.web.formatting
     import portal.web.views  # noqa: F401
     from portal.accounts import bp as accounts_bp
@@ -78,6 +79,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.organisations import bp as organisations_bp
     from portal.review import bp as review_bp
     from portal.strategy import bp as strategy_bp
+    from portal.training import bp as training_bp
     from portal.web import bp as web_bp
 
     for blueprint in (
@@ -88,6 +90,7 @@ def register_blueprints(app: Flask) -> None:
         calls_bp,
         applications_bp,
         review_bp,
+        training_bp,
     ):
         app.register_blueprint(blueprint)
 

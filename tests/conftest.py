@@ -412,3 +412,21 @@ def sign_in_browser(page, user, password: str = TEST_PASSWORD) -> None:
     page.fill("#password", password)
     page.click("form.stack button[type=submit]")
     page.wait_for_url("**/account")
+
+
+def shown(text: str, locale: str = "ar", **values) -> str:
+    """Return `text` as a page in `locale` shows it: translated, then HTML-escaped."""
+    from flask_babel import force_locale, gettext
+    from markupsafe import escape
+
+    with force_locale(locale):
+        return str(escape(gettext(text, **values)))
+
+
+def shown_plural(singular: str, plural: str, num: int, locale: str = "ar") -> str:
+    """Return the plural message for `num` as a page in `locale` shows it."""
+    from flask_babel import force_locale, ngettext
+    from markupsafe import escape
+
+    with force_locale(locale):
+        return str(escape(ngettext(singular, plural, num)))

@@ -245,3 +245,45 @@ def scored_review(application, evaluator_user, values, *, submitted=True):
     db.session.add(review)
     db.session.commit()
     return review
+
+
+def training_session(**overrides):
+    """Return a published training session open for enrolment now (10 seats, cap 2), in a new
+    programme and module unless `module` is given."""
+    from datetime import time, timedelta
+
+    from portal.training.models import Module, Programme, SessionStatus, TrainingSession
+
+    module = overrides.pop("module", None)
+    if module is None:
+        programme = Programme(title_ar="برنامج تقوية القدرات", title_fr="Programme de formation")
+        module = Module(
+            programme=programme,
+            position=1,
+            title_ar="الاستعراض الدوري الشامل",
+            title_fr="L'Examen périodique universel",
+        )
+        db.session.add(module)
+    today = utcnow().date()
+    values = {
+        "module": module,
+        "status": SessionStatus.PUBLISHED,
+        "language": "ar",
+        "starts_on": today + timedelta(days=30),
+        "ends_on": today + timedelta(days=32),
+        "daily_start": time(9, 0),
+        "daily_end": time(16, 30),
+        "region": region(),
+        "city": "Rabat",
+        "venue": "Maison des associations",
+        "capacity": 10,
+        "enrolment_opens_at": utcnow() - timedelta(days=5),
+        "enrolment_closes_at": utcnow() + timedelta(days=20),
+        "per_association_cap": 2,
+        "verified_only": True,
+    }
+    values.update(overrides)
+    training = TrainingSession(**values)
+    db.session.add(training)
+    db.session.commit()
+    return training

@@ -36,6 +36,8 @@ PUBLIC_ENDPOINTS = frozenset(
         "calls.public_list",
         "calls.public_page",
         "applications.receipt_check",
+        "training.catalogue",
+        "training.session_page",
     }
 )
 
@@ -158,6 +160,15 @@ def _list_all_applications(user, obj) -> bool:
 
 @rule("call.manage")
 def _manage_calls(user, obj) -> bool:
+    return has_role(user, Role.STAFF, Role.ADMIN)
+
+
+# --- training -------------------------------------------------------------------------------
+
+
+@rule("training.manage")
+def _manage_training(user, obj) -> bool:
+    """The programme, its modules and sessions; draft and cancelled sessions."""
     return has_role(user, Role.STAFF, Role.ADMIN)
 
 

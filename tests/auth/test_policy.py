@@ -56,6 +56,7 @@ EXPECTED = {
     "application.list_all": (None, {"staff", "admin"}),
     "call.manage": (None, {"staff", "admin"}),
     "review.manage": (None, {"staff", "admin"}),
+    "training.manage": (None, {"staff", "admin"}),
     "review.evaluate": (None, EVALUATORS),
     # The evaluator's own place in the call's pool, and their own review of the application.
     "review.declare_conflicts": ("pool member", {"evaluator"}),

@@ -17,12 +17,3 @@ def call(app):
 def staff(login_as):
     """(client, user): a signed-in staff member."""
     return login_as("staff")
-
-
-def shown(text: str, locale: str = "ar", **values) -> str:
-    """Return `text` as a page in `locale` shows it: translated, then HTML-escaped."""
-    from flask_babel import force_locale, gettext
-    from markupsafe import escape
-
-    with force_locale(locale):
-        return str(escape(gettext(text, **values)))

@@ -22,7 +22,7 @@ from portal.review.models import (
     ScreeningDecision,
 )
 from tests import factories
-from tests.review.conftest import shown
+from tests.conftest import shown
 
 HTMX = {"HX-Request": "true"}
 

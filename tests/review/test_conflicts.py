@@ -19,7 +19,7 @@ from portal.review.models import (
     ReviewStatus,
 )
 from tests import factories
-from tests.review.conftest import shown
+from tests.conftest import shown
 
 
 def evaluator_client(login_as, call, **fields):

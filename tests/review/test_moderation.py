@@ -17,7 +17,7 @@ from portal.review.models import (
     ReviewStatus,
 )
 from tests import factories
-from tests.review.conftest import shown
+from tests.conftest import shown
 from tests.review.test_ranking import eligible_application
 
 

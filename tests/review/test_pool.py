@@ -15,7 +15,7 @@ from portal.extensions import db
 from portal.notifications.models import OutboxMessage
 from portal.review.models import PoolMember, PoolStatus, Review, ReviewStatus
 from tests import factories
-from tests.review.conftest import shown
+from tests.conftest import shown
 
 
 def invitation_mails(recipient: str) -> list[OutboxMessage]:

@@ -10,7 +10,7 @@ from flask import url_for
 from bench.ranking import populate
 from portal.extensions import db
 from tests import factories
-from tests.review.conftest import shown
+from tests.conftest import shown
 from tests.review.test_ranking import eligible_application
 
 

@@ -14,7 +14,7 @@ from portal.audit.models import AuditEvent
 from portal.extensions import db
 from portal.review.models import Consensus
 from tests import factories
-from tests.review.conftest import shown
+from tests.conftest import shown
 from tests.review.test_ranking import eligible_application
 from tests.security.conftest import translated
 

@@ -9,8 +9,7 @@ from portal.audit.models import AuditEvent
 from portal.notifications.models import OutboxMessage
 from portal.review.models import Review, ReviewStatus, Score
 from tests import factories
-from tests.conftest import sign_in
-from tests.review.conftest import shown
+from tests.conftest import shown, sign_in
 
 HTMX = {"HX-Request": "true"}
 

@@ -17,7 +17,7 @@ from portal.extensions import db
 from portal.notifications.models import OutboxMessage
 from portal.review.models import Screening, ScreeningDecision
 from tests import factories
-from tests.review.conftest import shown
+from tests.conftest import shown
 from tests.security.conftest import translated
 
 HTMX = {"HX-Request": "true"}

@@ -39,6 +39,7 @@ from portal.review.models import (
     Screening,
 )
 from portal.storage import file_store
+from portal.training.models import TrainingSession
 from tests import factories
 from tests.conftest import CsrfClient, sign_in
 
@@ -69,6 +70,7 @@ class World:
     pool_member: PoolMember
     tie: DeclaredTie
     tokens: dict[str, str] = field(default_factory=dict)
+    training_session: TrainingSession | None = None
 
     def secrets_of_a(self) -> list[str]:
         """Values of association A that nobody outside it may see on a denial."""
@@ -137,6 +139,7 @@ def build_world() -> World:
     application = _application_of(association_a, owner_a)
     review, pool_member, tie, evaluators = _review_of(application, association_b)
     _invite_evaluator(application.call, staff)
+    training_session = factories.training_session()
     return World(
         association_a=association_a,
         association_b=association_b,
@@ -165,6 +168,7 @@ def build_world() -> World:
                 EVALUATOR_INVITEE, "/reviews/invitations/"
             ),
         },
+        training_session=training_session,
     )
 
 
@@ -291,6 +295,9 @@ def url_values(world: World, endpoint: str, arguments) -> dict:
         "member_id": world.pool_member.id,
         "criterion_id": world.application.call.criteria[0].id,
         "tie_id": world.tie.id,
+        "session_id": world.training_session.id,
+        "module_id": world.training_session.module_id,
+        "programme_id": world.training_session.module.programme_id,
     }
     if endpoint.startswith("applications."):
         known.update(kind="activity", index=0)  # the activity plan's first row

@@ -279,6 +279,18 @@ EXPECTED |= {
     ("review.ranking_export", "GET"): {**STAFF_ONLY, E: 403, EU: 403, EC: 403},
     ("review.moderation", "GET"): {**STAFF_ONLY, E: 403, EU: 403, EC: 403},
     ("review.record_consensus", "POST"): {**STAFF_422, E: 403, EU: 403, EC: 403},
+    # --- training: catalogue (public) and building the programme (staff) ---
+    # The world's session is published: everyone reads it and the catalogue.
+    ("training.catalogue", "GET"): {**EVERYONE_200, E: 200, EU: 200, EC: 200},
+    ("training.session_page", "GET"): {**EVERYONE_200, E: 200, EU: 200, EC: 200},
+    # Staff only; evaluators are not staff. POSTs with no fields are refused (422).
+    ("training.staff_sessions", "GET"): {**STAFF_ONLY, E: 403, EU: 403, EC: 403},
+    ("training.edit_programme", "GET"): {**STAFF_ONLY, E: 403, EU: 403, EC: 403},
+    ("training.edit_programme", "POST"): {**STAFF_422, E: 403, EU: 403, EC: 403},
+    ("training.edit_module", "GET"): {**STAFF_ONLY, E: 403, EU: 403, EC: 403},
+    ("training.edit_module", "POST"): {**STAFF_422, E: 403, EU: 403, EC: 403},
+    ("training.edit_session", "GET"): {**STAFF_ONLY, E: 403, EU: 403, EC: 403},
+    ("training.edit_session", "POST"): {**STAFF_422, E: 403, EU: 403, EC: 403},
 }
 
 
