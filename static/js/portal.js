@@ -50,3 +50,16 @@
     counter.classList.toggle("over", words > limit);
   });
 })();
+
+// On a slow connection people type before the scripts arrive; those changes fired no event
+// htmx could hear, so once it is ready every autosave field that differs from what the server
+// sent is announced as changed and saved like any other edit.
+document.addEventListener("DOMContentLoaded", function () {
+  "use strict";
+  document.querySelectorAll(".autosave input, .autosave textarea").forEach(function (field) {
+    if (["hidden", "checkbox", "radio", "file", "submit"].indexOf(field.type) !== -1) return;
+    if (field.value !== field.defaultValue) {
+      field.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+  });
+});

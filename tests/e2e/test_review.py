@@ -140,3 +140,26 @@ def test_three_evaluators_score_and_staff_moderate_and_export(
     content = Path(export.value.path()).read_text(encoding="utf-8-sig")
     assert scored.title_ar in content and "80" in content
     staff_context.close()
+
+
+def test_a_score_typed_before_the_scripts_arrive_is_saved_once_they_do(page, review_world):
+    """On a slow phone the evaluator types while htmx is still downloading; nothing is lost."""
+    call, scored, _other, evaluators, _staff = review_world
+    evaluator = evaluators[0]
+    review_id = db.session.scalar(select(Review.id).where(Review.evaluator_id == evaluator.id))
+    criterion = call.criteria[0]
+    sign_in_browser(page, evaluator)
+    declare_conflicts(page)
+
+    held = []
+    page.route("**/static/vendor/htmx-*.js", lambda route: held.append(route))
+    page.goto(f"/reviews/{review_id}", wait_until="commit")
+    page.fill(f"#criterion-{criterion.id}-value", "7")
+    page.wait_for_function("window.htmx === undefined")
+    assert held, "the script request was not held back"
+    held[0].continue_()
+    page.wait_for_selector(f"#criterion-{criterion.id}-status .saved")
+
+    db.session.expire_all()
+    review = db.session.get(Review, review_id)
+    assert [score.value for score in review.scores] == [7]
