@@ -69,7 +69,10 @@ def register_blueprints(app: Flask) -> None:
     import portal.review.scoring_views
     import portal.review.screening_views
     import portal.strategy.views
+    import portal.training.attendance_views
+    import portal.training.enrolment_views
     import portal.training.models
+    import portal.training.statistics_views
     import portal.training.views
     import portal.web.formatting
     import portal.web.views  # noqa: F401
