@@ -8,17 +8,15 @@ Run alone with `python -m bench.ranking`.
 
 from __future__ import annotations
 
-import os
 import random
 import statistics
-import tempfile
 import time
 import uuid
-from contextlib import contextmanager
 from datetime import date, timedelta
-from pathlib import Path
 
 from sqlalchemy import insert, select, text
+
+from bench.support import bench_settings, database
 
 APPLICATIONS = 10_000
 REVIEWS_PER_APPLICATION = 3
@@ -192,30 +190,6 @@ def populate(
         _rows(Score, session, scores[start : start + 20_000])
 
 
-@contextmanager
-def _database():
-    """Yield the URL of an empty database to build, and drop it afterwards."""
-    base = os.environ.get("BENCH_DATABASE_URL", "")
-    if not base.startswith("postgresql"):
-        with tempfile.TemporaryDirectory() as folder:
-            yield f"sqlite:///{Path(folder) / 'bench.sqlite3'}"
-        return
-    import sqlalchemy as sa
-    from sqlalchemy.engine import make_url
-
-    url = make_url(base).set(drivername="postgresql+psycopg")
-    name = f"shiraka_bench_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def run() -> dict:
     """Build the data, rank it a few times and return the median time in seconds."""
     from portal import create_app
@@ -223,16 +197,8 @@ def run() -> dict:
     from portal.review.ranking import rank_call
     from portal.strategy.services import load_reference_data
 
-    with _database() as url:
-        app = create_app(
-            {
-                "PORTAL_ENV": "testing",
-                "SECRET_KEY": "bench",
-                "DATABASE_URL": url,
-                "MAIL_COPY_DIR": None,
-                "RATELIMIT_ENABLED": False,
-            }
-        )
+    with database() as url:
+        app = create_app(bench_settings(url))
         with app.app_context():
             db.create_all()
             load_reference_data(db.session)
