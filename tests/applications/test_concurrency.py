@@ -7,13 +7,10 @@ until PostgreSQL reports both requests waiting on that lock, then lets them go t
 
 from __future__ import annotations
 
-import contextlib
 import threading
-import time
 from dataclasses import dataclass
 
 import pytest
-import sqlalchemy as sa
 from markupsafe import escape
 from sqlalchemy import func, select
 
@@ -24,11 +21,11 @@ from portal.extensions import db
 from portal.notifications.models import OutboxMessage
 from portal.organisations.models import Association
 from tests import factories
+from tests.concurrency import TIMEOUT, row_held, waiting_on_locks
 from tests.conftest import forget_request_globals, sign_in
 
 pytestmark = pytest.mark.postgres
 
-TIMEOUT = 30  # seconds: a deadlocked request fails the test instead of hanging the run
 HTMX = {"HX-Request": "true"}
 
 
@@ -67,36 +64,6 @@ def clients_of(app, *users):
         copy.set_cookie(cookie_name, cookie.value)
         made.append((copy, token))
     return made
-
-
-@contextlib.contextmanager
-def row_held(model, row_id: int):
-    """Hold a row locked FOR UPDATE on a connection of our own until the block ends."""
-    connection = db.engine.connect()
-    transaction = connection.begin()
-    try:
-        connection.execute(select(model.id).where(model.id == row_id).with_for_update())
-        yield
-    finally:
-        transaction.rollback()
-        connection.close()
-
-
-def waiting_on_locks(threads, expected: int) -> int:
-    """Poll PostgreSQL until `expected` requests wait on a lock (or some ended without)."""
-    engine = db.engine.execution_options(isolation_level="AUTOCOMMIT")
-    query = sa.text(
-        "SELECT count(*) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    )
-    deadline = time.monotonic() + TIMEOUT
-    with engine.connect() as connection:
-        while True:
-            waiting = connection.scalar(query)
-            finished = sum(not thread.is_alive() for thread in threads)
-            if waiting + finished >= expected or time.monotonic() > deadline:
-                return waiting
-            time.sleep(0.005)
 
 
 def in_parallel(app, sends, *, held: tuple) -> list[Answer]:

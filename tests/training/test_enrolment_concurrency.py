@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from portal.accounts.models import User
@@ -27,9 +25,9 @@ from portal.training import services
 from portal.training.models import Enrolment, EnrolmentStatus, TrainingSession
 from portal.training.services import EnrolmentError
 from tests import factories
+from tests.concurrency import TIMEOUT, row_held, waiting_on_locks
 from tests.training.conftest import participant, verified_association
 
-TIMEOUT = 60  # seconds: a deadlocked request fails the test instead of hanging the run
 CONFIRMED, WAITLISTED = EnrolmentStatus.CONFIRMED, EnrolmentStatus.WAITLISTED
 
 postgres_only = pytest.mark.postgres
@@ -64,38 +62,6 @@ def count(session, model, *conditions) -> int:
     return session.scalar(select(func.count()).select_from(model).where(*conditions))
 
 
-@contextlib.contextmanager
-def session_row_held(training_id: int):
-    """Hold the session row locked FOR UPDATE on a connection of our own until the block ends."""
-    connection = db.engine.connect()
-    transaction = connection.begin()
-    try:
-        connection.execute(
-            select(TrainingSession.id).where(TrainingSession.id == training_id).with_for_update()
-        )
-        yield
-    finally:
-        transaction.rollback()
-        connection.close()
-
-
-def waiting_on_locks(threads, expected: int) -> int:
-    """Poll PostgreSQL until `expected` requests wait on a lock (or some ended without)."""
-    engine = db.engine.execution_options(isolation_level="AUTOCOMMIT")
-    query = sa.text(
-        "SELECT count(*) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    )
-    deadline = time.monotonic() + TIMEOUT
-    with engine.connect() as connection:
-        while True:
-            waiting = connection.scalar(query)
-            finished = sum(not thread.is_alive() for thread in threads)
-            if waiting + finished >= expected or time.monotonic() > deadline:
-                return waiting
-            time.sleep(0.005)
-
-
 def run_in_parallel(app, jobs, *, held: int | None = None) -> list[str]:
     """Run each `job(session)` in its own thread, request context and session, committing it (or
     rolling back on a refusal); return "done" or "refused" per job. With `held` (PostgreSQL),
@@ -123,7 +89,7 @@ def run_in_parallel(app, jobs, *, held: int | None = None) -> list[str]:
 
     threads = [threading.Thread(target=run, args=item, daemon=True) for item in enumerate(jobs)]
     waiting = None
-    with session_row_held(held) if held is not None else contextlib.nullcontext():
+    with row_held(TrainingSession, held) if held is not None else contextlib.nullcontext():
         for thread in threads:
             thread.start()
         if held is not None:
