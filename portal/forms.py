@@ -4,6 +4,12 @@ from flask import flash
 from flask_wtf import FlaskForm
 from wtforms import SelectChoice
 
+# render_kw of inputs: a field typed in one language keeps its direction whatever the page's;
+# numbers are typed with Western digits left to right, with the numeric keypad on phones.
+ARABIC = {"dir": "rtl", "lang": "ar"}
+FRENCH = {"dir": "ltr", "lang": "fr"}
+NUMBER = {"inputmode": "numeric", "dir": "ltr"}
+
 
 class EmptyForm(FlaskForm):
     """A CSRF-protected form with no fields, for buttons that change state."""

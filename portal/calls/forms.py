@@ -15,12 +15,9 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from portal.calls.models import DEFAULT_WORD_LIMITS, DOCUMENT_TYPES
-from portal.forms import choices
+from portal.forms import ARABIC, FRENCH, NUMBER, choices
 from portal.organisations.forms import CheckboxesField
 
-MONEY = {"inputmode": "numeric", "dir": "ltr"}
-ARABIC = {"dir": "rtl", "lang": "ar"}
-FRENCH = {"dir": "ltr", "lang": "fr"}
 # Amounts are stored in 32-bit integer columns: a billion dirhams is far above any real call.
 MAX_MONEY = 10**9
 NARRATIVE_LABELS = {
@@ -49,7 +46,7 @@ def _money(label, minimum: int = 0):
                 ),
             ),
         ],
-        render_kw=MONEY,
+        render_kw=NUMBER,
     )
 
 
