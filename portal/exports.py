@@ -6,6 +6,10 @@ import csv
 import io
 from collections.abc import Iterator, Sequence
 
+from flask import Response, stream_with_context
+
+XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
 # A cell starting with one of these is run as a formula by spreadsheets (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -52,3 +56,24 @@ def xlsx_bytes(
         )
     workbook.close()
     return output.getvalue()
+
+
+def download(
+    fmt: str,
+    columns: Sequence[str],
+    rows: Iterator[list],
+    *,
+    name: str,
+    sheet: str,
+    right_to_left: bool,
+) -> Response:
+    """Answer with the rows as an attachment `name.fmt`: CSV streamed, or an XLSX workbook."""
+    if fmt == "csv":
+        response = Response(
+            stream_with_context(csv_chunks(columns, rows)), mimetype="text/csv; charset=utf-8"
+        )
+    else:
+        body = xlsx_bytes(columns, rows, sheet=sheet, right_to_left=right_to_left)
+        response = Response(body, mimetype=XLSX_MIMETYPE)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
+    return response

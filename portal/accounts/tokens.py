@@ -1,8 +1,11 @@
-"""Signed, expiring, single-use tokens for e-mail links.
+"""Signed tokens for e-mail links.
 
-A token carries the user id and a fingerprint of the state it is meant to change (the address
-still unverified, the current password hash). Once that state changes the fingerprint no longer
-matches, so a used link cannot be used again.
+Most are expiring and single-use: a token carries the user id and a fingerprint of the state it
+is meant to change (the address still unverified, the current password hash). Once that state
+changes the fingerprint no longer matches, so a used link cannot be used again.
+
+Lasting tokens only name a thing to show (a participant's pass, a certificate to download): they
+do not expire, and read as None when altered.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import hashlib
 
 from flask import current_app
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
 
 class TokenExpired(Exception):
@@ -47,3 +50,21 @@ def read_token(purpose: str, token: str, max_age: int) -> tuple[int, str]:
     if not isinstance(data, dict) or not isinstance(data.get("id"), int):
         raise TokenInvalid
     return data["id"], str(data.get("fp", ""))
+
+
+def _lasting_serializer(purpose: str) -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=f"shiraka.{purpose}")
+
+
+def make_lasting_token(purpose: str, subject_id: int) -> str:
+    """Sign `subject_id` for a link that does not expire."""
+    return _lasting_serializer(purpose).dumps(subject_id)
+
+
+def read_lasting_token(purpose: str, token: str) -> int | None:
+    """Return the id a lasting token carries, or None when it was altered or forged."""
+    try:
+        value = _lasting_serializer(purpose).loads(token)
+    except BadSignature:
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -15,7 +15,6 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from flask import current_app, render_template
 from flask_babel import force_locale
@@ -24,6 +23,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from portal.applications.models import Application, Submission
 from portal.calls.models import Call
+from portal.pdf import html_to_pdf
 from portal.timeutil import format_offset, to_local
 from portal.web.i18n import text_direction
 from portal.web.links import external_url
@@ -236,40 +236,8 @@ def build_receipt(submission: Submission) -> Receipt:
 # --- PDF ------------------------------------------------------------------------------------
 
 
-def _static_folder() -> Path:
-    return Path(current_app.static_folder).resolve()
-
-
-def _pdf_url_fetcher(static_folder: Path):
-    """Return a WeasyPrint fetcher that reads files under static/ and nothing else.
-
-    The receipt shows text typed by users (names of associations and files); autoescaping
-    keeps it text, and this fetcher makes sure no address in a page can make the renderer
-    read another local file or reach the network. A missing stylesheet or font stops the
-    rendering instead of silently producing a PDF without its Arabic font.
-    """
-    from urllib.request import url2pathname
-
-    from weasyprint.urls import URLFetcher
-
-    class StaticOnlyFetcher(URLFetcher):
-        def fetch(self, url, headers=None):
-            if not url.startswith("file:"):
-                raise ValueError(f"receipt PDFs load nothing but local static files: {url}")
-            path = Path(url2pathname(url.removeprefix("file:").split("?")[0])).resolve()
-            if not path.is_relative_to(static_folder):
-                raise ValueError(f"receipt PDFs load nothing outside static/: {url}")
-            return super().fetch(path.as_uri(), headers)
-
-    return StaticOnlyFetcher(allowed_protocols={"file"}, fail_on_errors=True)
-
-
 def render_receipt_pdf(submission: Submission, locale: str) -> bytes:
     """Render the receipt as a PDF in Arabic (right to left) or French."""
-    # Imported here: WeasyPrint loads Pango and fonts, which pages that never print need not pay.
-    from weasyprint import HTML
-
-    static_folder = _static_folder()
     with force_locale(locale):
         html = render_template(
             "applications/receipt_pdf.html",
@@ -277,10 +245,4 @@ def render_receipt_pdf(submission: Submission, locale: str) -> bytes:
             locale=locale,
             direction=text_direction(locale),
         )
-    document = HTML(
-        string=html,
-        # A directory URL ends with "/", so "css/receipt-pdf.css" resolves inside static/.
-        base_url=static_folder.as_uri() + "/",
-        url_fetcher=_pdf_url_fetcher(static_folder),
-    )
-    return document.write_pdf()
+    return html_to_pdf(html)

@@ -604,8 +604,6 @@ def staff_list(call_id: int):
 @login_required
 def staff_export(call_id: int, fmt: str):
     """Export the filtered list as CSV (streamed) or XLSX, Arabic preserved."""
-    from flask import Response, stream_with_context
-
     from portal.applications import staff
 
     if fmt not in ("csv", "xlsx"):
@@ -613,24 +611,14 @@ def staff_export(call_id: int, fmt: str):
     call = _call_for_staff(call_id)
     query = staff.staff_query(call.id, _staff_filters())
     locale = str(get_locale())
-    name = f"{call.code}-applications.{fmt}"
-    if fmt == "csv":
-        rows = staff.export_rows(db.session, query, locale)
-        response = Response(
-            stream_with_context(exports.csv_chunks(staff.EXPORT_COLUMNS, rows)),
-            mimetype="text/csv; charset=utf-8",
-        )
-    else:
-        rows = staff.export_rows(db.session, query, locale)
-        body = exports.xlsx_bytes(
-            staff.EXPORT_COLUMNS, rows, sheet="applications", right_to_left=locale == "ar"
-        )
-        response = Response(
-            body,
-            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        )
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    return exports.download(
+        fmt,
+        staff.EXPORT_COLUMNS,
+        staff.export_rows(db.session, query, locale),
+        name=f"{call.code}-applications",
+        sheet="applications",
+        right_to_left=locale == "ar",
+    )
 
 
 # --- activity plan and indicators -----------------------------------------------------------

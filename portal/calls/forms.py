@@ -62,7 +62,7 @@ def _whole_number(label, minimum: int, maximum: int, default: int | None = None)
                 message=_l("Enter a number from %(min)s to %(max)s.", min=minimum, max=maximum),
             ),
         ],
-        render_kw={"inputmode": "numeric", "dir": "ltr"},
+        render_kw=NUMBER,
     )
 
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from flask import (
-    Response,
     abort,
     flash,
     redirect,
     render_template,
     request,
-    stream_with_context,
     url_for,
 )
 from flask_babel import get_locale
@@ -35,13 +33,12 @@ from portal import exports
 from portal.auth.policy import require
 from portal.calls.models import Call
 from portal.extensions import db
-from portal.forms import show_refusal
+from portal.forms import NUMBER, show_refusal
 from portal.htmx import is_htmx
 from portal.review import bp, moderation, ranking
 from portal.rules import RuleRefused
 from portal.timeutil import from_local, to_local
 
-NUMBER = {"inputmode": "numeric", "dir": "ltr"}
 RANKING_VIEWS = ("standard", "normalised")
 
 
@@ -270,22 +267,14 @@ def ranking_export(call_id: int, fmt: str):
     call = load_call(call_id)
     lot_id, normalised = _ranking_choice(call)
     ranked = ranking.rank_call(db.session, call, lot_id=lot_id, normalised=normalised)
-    rows = ranking.export_rows(ranked, call)
-    name = f"{call.code}-ranking.{fmt}"
-    if fmt == "csv":
-        response = Response(
-            stream_with_context(exports.csv_chunks(ranking.EXPORT_COLUMNS, rows)),
-            mimetype="text/csv; charset=utf-8",
-        )
-    else:
-        response = Response(
-            exports.xlsx_bytes(
-                ranking.EXPORT_COLUMNS, rows, sheet="ranking", right_to_left=_locale() == "ar"
-            ),
-            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        )
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    return exports.download(
+        fmt,
+        ranking.EXPORT_COLUMNS,
+        ranking.export_rows(ranked, call),
+        name=f"{call.code}-ranking",
+        sheet="ranking",
+        right_to_left=_locale() == "ar",
+    )
 
 
 # --- moderation -----------------------------------------------------------------------------

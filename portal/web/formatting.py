@@ -56,3 +56,14 @@ def format_time_left(deadline: datetime, now: datetime) -> str:
             minutes=ngettext("%(num)d minute", "%(num)d minutes", minutes),
         )
     return ngettext("%(num)d minute left", "%(num)d minutes left", max(minutes, 1))
+
+
+@bp.app_template_filter("in_language")
+def format_in_language(bilingual, field: str) -> str:
+    """Return a bilingual object's `field` in the page's language (Arabic when French is empty).
+
+    Macros imported without context do not see the template's `locale`: they use this instead.
+    """
+    from flask_babel import get_locale
+
+    return bilingual.text_for(field, str(get_locale()))

@@ -10,8 +10,6 @@ import hashlib
 import hmac
 import html
 import re
-import subprocess
-import unicodedata
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -21,7 +19,6 @@ from sqlalchemy import update
 
 from portal.applications.models import Application, Submission
 from portal.applications.receipts import (
-    _pdf_url_fetcher,
     canonical_json,
     content_digest,
     receipt_key,
@@ -32,8 +29,10 @@ from portal.applications.receipts import (
     verify_receipt,
 )
 from portal.calls.models import Call, RequiredDocument
+from portal.pdf import static_only_fetcher
 from portal.web.errors import error_title
 from tests import factories
+from tests.pdf import pdf_fonts, pdf_text, squeezed
 
 NAME_AR = "جمعية الأمل لحقوق الإنسان"
 NAME_FR = "Association Espoir pour les droits humains ⵜⴰⵎⴰⵢⵏⵓⵜ"  # Tifinagh too (CHECKLIST R15)
@@ -475,37 +474,6 @@ def test_check_page_is_rate_limited_per_address(app_factory):
 
 # --- the PDF --------------------------------------------------------------------------------
 
-# pdftotext marks right-to-left runs with embedding controls (U+202B ... U+202C): they are not
-# part of the text and are removed. The Arabic comes out in logical (reading) order, so the
-# name is searched as it is. (pdftotext may insert a space where two Arabic letters do not join,
-# e.g. "مشاريع" can read "مشار يع": the strings searched here have no such gap.)
-BIDI_CONTROLS = dict.fromkeys(
-    map(ord, "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-)
-
-
-def pdf_text(tmp_path, pdf: bytes, name: str) -> str:
-    path = tmp_path / f"{name}.pdf"
-    path.write_bytes(pdf)
-    result = subprocess.run(
-        ["pdftotext", "-layout", "-enc", "UTF-8", str(path), "-"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return unicodedata.normalize("NFC", result.stdout).translate(BIDI_CONTROLS)
-
-
-def pdf_fonts(tmp_path, pdf: bytes, name: str) -> list[list[str]]:
-    path = tmp_path / f"{name}-fonts.pdf"
-    path.write_bytes(pdf)
-    result = subprocess.run(["pdffonts", str(path)], check=True, capture_output=True, text=True)
-    return [line.split() for line in result.stdout.splitlines()[2:]]
-
-
-def squeezed(text: str) -> str:
-    return "".join(text.split())
-
 
 @pytest.mark.parametrize("locale", ["ar", "fr"])
 def test_receipt_pdf_holds_reference_fingerprint_and_arabic_name_as_logical_text(
@@ -564,7 +532,7 @@ def test_receipt_pdf_renderer_reads_only_files_under_static(app):
     from pathlib import Path
 
     static = Path(app.static_folder).resolve()
-    fetch = _pdf_url_fetcher(static)
+    fetch = static_only_fetcher(static)
     assert fetch((static / "css" / "receipt-pdf.css").as_uri()).read().startswith(b"/*")
     for url in (
         "file:///etc/passwd",
