@@ -18,7 +18,8 @@ from portal.notifications.services import deliver_pending, smtp_from_config
 from portal.organisations.models import Association, AssociationStatus, MemberRole, Membership
 from portal.review.demo import ensure_review_demo
 from portal.strategy import services as strategy
-from portal.training.demo import ensure_training_demo
+from portal.training.demo import demo_verification_code, ensure_training_demo
+from portal.training.demo_survey import ensure_survey_demo
 
 # Printed at start by `make run`; demo accounts exist only where seed-demo was run.
 DEMO_PASSWORD = "shiraka-demo-2026"  # noqa: S105
@@ -140,16 +141,24 @@ def seed_demo() -> None:
     demo_call = ensure_demo_call(db.session)
     staff = users["staff@demo.shiraka.ma"]
     review_call = ensure_review_demo(db.session, staff.password_hash, staff)
-    programme = ensure_training_demo(db.session, staff)
+    programme = ensure_training_demo(db.session, staff, users["applicant@demo.shiraka.ma"])
+    survey_answers = ensure_survey_demo(db.session)
     db.session.commit()
     for call in (demo_call, review_call):
         if call is not None:
             click.echo(f"Demo call {call.code} created ({call.status.value}).")
     if programme is not None:
         click.echo(f"Demo training programme created ({len(programme.modules)} modules).")
+    if survey_answers:
+        click.echo(f"Demo satisfaction survey: {survey_answers} answers.")
     click.echo(f"Demo accounts (password for all: {DEMO_PASSWORD}):")
     for email, _name, roles, _locale in DEMO_USERS:
         click.echo(f"  {email:<30} {', '.join(role.value for role in roles)}")
+    code = demo_verification_code(db.session)
+    if code is not None:
+        click.echo(
+            f"Certificate verification code for the demo: {code} (open /certificates/{code})"
+        )
 
 
 @click.command("create-user")
@@ -195,11 +204,14 @@ def send_mail(loop: bool, interval: int) -> None:
 
 @click.command("send-reminders")
 def send_reminders() -> None:
-    """Queue deadline reminders for unsubmitted drafts (run it hourly; each goes out once)."""
+    """Queue deadline reminders for unsubmitted drafts and the training satisfaction surveys
+    (run it hourly; each goes out once)."""
     from portal.applications.reminders import send_deadline_reminders
     from portal.review.reminders import send_review_reminders
+    from portal.training.survey import send_survey_invitations
 
     queued = send_deadline_reminders(db.session, utcnow())
     queued += send_review_reminders(db.session, utcnow())
+    queued += send_survey_invitations(db.session, utcnow())
     db.session.commit()
     click.echo(f"reminders queued: {queued}")

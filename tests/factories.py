@@ -287,3 +287,81 @@ def training_session(**overrides):
     db.session.add(training)
     db.session.commit()
     return training
+
+
+def training_enrolment(training, association, status: str = "confirmed", **overrides):
+    """Return an enrolment written straight to the table (no seat counter, no e-mail): confirmed
+    by default, a new participant each time."""
+    from portal.training.models import Enrolment, EnrolmentStatus
+
+    number = next(_numbers)
+    values = {
+        "session_id": training.id,
+        "association_id": association.id,
+        "status": EnrolmentStatus(status),
+        "full_name": f"مشارك رقم {number}",
+        "sex": "female",
+        "email": f"enrolled{number}@example.org",
+        "locale": "ar",
+        "created_by_id": overrides.pop("created_by_id", None) or UserFactory().id,
+        "confirmed_at": utcnow() if status == "confirmed" else None,
+    }
+    values.update(overrides)
+    enrolment = Enrolment(**values)
+    db.session.add(enrolment)
+    db.session.commit()
+    return enrolment
+
+
+def training_attendance(enrolment, day, present: bool = True):
+    """Mark one day of an enrolment present (or absent), by the enrolment's author."""
+    from portal.training.models import Attendance
+
+    mark = Attendance(
+        enrolment_id=enrolment.id,
+        day=day,
+        present=present,
+        marked_by_id=enrolment.created_by_id,
+    )
+    db.session.add(mark)
+    db.session.commit()
+    return mark
+
+
+def seat_reservation(training, association, seats: int = 2, **overrides):
+    """Return seats of a session held for an association for ten days, by a new staff member."""
+    from datetime import timedelta
+
+    from portal.training.models import SeatReservation
+
+    values = {
+        "session_id": training.id,
+        "association_id": association.id,
+        "seats": seats,
+        "until": utcnow() + timedelta(days=10),
+        "reason": "",
+        "created_by_id": overrides.pop("created_by_id", None) or UserFactory(roles=("staff",)).id,
+    }
+    values.update(overrides)
+    reservation = SeatReservation(**values)
+    db.session.add(reservation)
+    db.session.commit()
+    return reservation
+
+
+def training_certificate(enrolment, **overrides):
+    """Return a certificate of an enrolment written straight to the table (no e-mail), issued by
+    a new staff member, with a fresh verification code."""
+    from portal.training.certificates import new_code
+    from portal.training.models import Certificate
+
+    values = {
+        "enrolment_id": enrolment.id,
+        "code": new_code(db.session),
+        "issued_by_id": overrides.pop("issued_by_id", None) or UserFactory(roles=("staff",)).id,
+    }
+    values.update(overrides)
+    certificate = Certificate(**values)
+    db.session.add(certificate)
+    db.session.commit()
+    return certificate

@@ -38,6 +38,11 @@ PUBLIC_ENDPOINTS = frozenset(
         "applications.receipt_check",
         "training.catalogue",
         "training.session_page",
+        "training.participant_pass",
+        "training.certificate_by_link",
+        "training.verify_certificate",
+        "training.verify_certificate_code",
+        "training.survey",
     }
 )
 
@@ -170,6 +175,31 @@ def _manage_calls(user, obj) -> bool:
 def _manage_training(user, obj) -> bool:
     """The programme, its modules and sessions; draft and cancelled sessions."""
     return has_role(user, Role.STAFF, Role.ADMIN)
+
+
+@rule("training.enrol")
+def _enrol_participants(user, association) -> bool:
+    """Enrol the association's participants and see to their places."""
+    return member_role(user, association) in (MemberRole.OWNER, MemberRole.EDITOR)
+
+
+@rule("training.cancel_enrolment")
+def _cancel_enrolment(user, enrolment) -> bool:
+    """Staff at any time; the association's owners and editors while enrolment is open (the
+    service refuses them, with a message, once it has closed)."""
+    return has_role(user, Role.STAFF, Role.ADMIN) or member_role(user, enrolment.association) in (
+        MemberRole.OWNER,
+        MemberRole.EDITOR,
+    )
+
+
+@rule("training.view_certificate")
+def _view_certificate(user, certificate) -> bool:
+    """Staff, and every member of the participant's association."""
+    return (
+        has_role(user, Role.STAFF, Role.ADMIN)
+        or member_role(user, certificate.enrolment.association) is not None
+    )
 
 
 # --- review ---------------------------------------------------------------------------------

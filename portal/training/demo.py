@@ -1,19 +1,26 @@
 """The demo capacity-building programme (action-plan project 22): four modules, sessions in
-several regions and online, some nearly full, participants from the demo associations."""
+several regions and online, some nearly full, participants from the demo associations, and a
+session held a few weeks ago with its attendance marked and its certificates issued."""
 
 from __future__ import annotations
 
 import itertools
-from datetime import date, time, timedelta
+import random
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.accounts.models import User
 from portal.db import utcnow
-from portal.organisations.models import Association, AssociationStatus
+from portal.organisations.models import Association, AssociationStatus, Membership
 from portal.strategy.models import Region
+from portal.timeutil import from_local
+from portal.training.attendance import reaches_threshold, session_days
+from portal.training.certificates import CODE_GROUPS, CODE_PREFIX
 from portal.training.models import (
+    Attendance,
+    Certificate,
     Enrolment,
     EnrolmentStatus,
     Module,
@@ -21,6 +28,7 @@ from portal.training.models import (
     SessionStatus,
     TrainingSession,
 )
+from portal.training.services import CODE_ALPHABET
 
 TITLE_AR = "برنامج تقوية قدرات الجمعيات في التفاعل مع منظومة حقوق الإنسان"
 PROGRAMME = {
@@ -53,9 +61,48 @@ SESSIONS = (
 FIRST_NAMES = ("أمينة", "Youssef", "فاطمة", "Karim", "خديجة", "Salma", "محمد", "Nadia", "حسن")
 
 
-def ensure_training_demo(session: Session, staff: User) -> Programme | None:
-    """Create the demo programme unless it exists; return it if new."""
-    if session.scalar(select(Programme.id).where(Programme.title_ar == TITLE_AR)):
+# The session held a few weeks ago: treaty bodies, three days in Tangier.
+PAST_SESSION = {
+    "module": 1,
+    "weeks_ago": 4,
+    "region": "tanger-tetouan-al-hoceima",
+    "city": "Tanger",
+    "venue": "Dar Niaba, centre culturel",
+    "language": "ar",
+    "capacity": 20,
+}
+PAST_PARTICIPANTS = (
+    "سناء المرابط",
+    "Omar El Fassi",
+    "زينب الحسني",
+    "Rachid Benjelloun",
+    "مريم الودغيري",
+    "Hicham Ouazzani",
+    "إيمان الشرقاوي",
+    "Leila Berrada",
+    "عبد الله التازي",
+    "Samira Kettani",
+    "نور الهدى السوسي",
+    "Mehdi Alami",
+    "حنان الريفي",
+    "Anas Bouzidi",
+)
+# Days each participant missed (0, 1, 2 for the first, second, third day): the others attended
+# all three. Two of three days is 66%, under the programme's 80%: no certificate for them.
+PAST_ABSENCES = {3: (2,), 7: (1,), 10: (0, 1), 12: (0,)}
+
+
+def ensure_training_demo(
+    session: Session, staff: User, applicant: User | None = None
+) -> Programme | None:
+    """Create the demo programme unless it exists, and its past session unless it exists;
+    return the programme if new.
+
+    The associations of `applicant` (the demo's association member) took part in the past
+    session but hold no seat in the coming ones, so whoever tries the demo can enrol."""
+    programme = session.scalar(select(Programme).where(Programme.title_ar == TITLE_AR))
+    if programme is not None:
+        ensure_past_session(session, programme, staff)
         return None
     programme = Programme(**PROGRAMME)
     programme.modules = [
@@ -68,7 +115,10 @@ def ensure_training_demo(session: Session, staff: User) -> Programme | None:
     associations = list(
         session.scalars(
             select(Association)
-            .where(Association.status == AssociationStatus.VERIFIED)
+            .where(
+                Association.status == AssociationStatus.VERIFIED,
+                ~Association.memberships.any(Membership.user_id == _id_of(applicant)),
+            )
             .order_by(Association.id)
         )
     )
@@ -77,7 +127,12 @@ def ensure_training_demo(session: Session, staff: User) -> Programme | None:
         session.add(training)
         session.flush()
         _fill(session, training, associations, values[-1], staff, index)
+    ensure_past_session(session, programme, staff)
     return programme
+
+
+def _id_of(user: User | None) -> int | None:
+    return user.id if user is not None else None
 
 
 def _session(programme, regions, module, weeks, region, city, venue, language, capacity):
@@ -125,3 +180,121 @@ def _fill(session, training, associations, seats, staff, index) -> None:
             )
         )
     training.seats_taken = seats
+
+
+# --- the past session -----------------------------------------------------------------------
+
+
+def _past_session(session: Session, programme: Programme) -> TrainingSession | None:
+    return session.scalar(
+        select(TrainingSession).where(
+            TrainingSession.module_id.in_([module.id for module in programme.modules]),
+            TrainingSession.venue == PAST_SESSION["venue"],
+        )
+    )
+
+
+def ensure_past_session(session: Session, programme: Programme, staff: User) -> TrainingSession:
+    """Create the session held a few weeks ago, unless it exists: participants checked in,
+    attendance marked per day, certificates issued to those who attended enough."""
+    existing = _past_session(session, programme)
+    if existing is not None:
+        return existing
+    starts_on = date.today() - timedelta(weeks=PAST_SESSION["weeks_ago"])
+    region = session.scalar(select(Region).where(Region.code == PAST_SESSION["region"]))
+    training = TrainingSession(
+        module=programme.modules[PAST_SESSION["module"]],
+        status=SessionStatus.PUBLISHED,
+        language=PAST_SESSION["language"],
+        starts_on=starts_on,
+        ends_on=starts_on + timedelta(days=2),
+        daily_start=time(9, 0),
+        daily_end=time(16, 30),
+        online=False,
+        region=region,
+        city=PAST_SESSION["city"],
+        venue=PAST_SESSION["venue"],
+        capacity=PAST_SESSION["capacity"],
+        seats_taken=len(PAST_PARTICIPANTS),
+        enrolment_opens_at=from_local(datetime.combine(starts_on - timedelta(weeks=8), time(9))),
+        enrolment_closes_at=from_local(datetime.combine(starts_on - timedelta(weeks=1), time(18))),
+        per_association_cap=2,
+    )
+    session.add(training)
+    session.flush()
+    associations = session.scalars(
+        select(Association)
+        .where(Association.status == AssociationStatus.VERIFIED)
+        .order_by(Association.id)
+    )
+    places = ((association, slot) for association in associations for slot in range(2))
+    # Two places per association at most; fewer participants if the demo has few associations.
+    people = zip(PAST_PARTICIPANTS, places, strict=False)
+    for number, (name, (association, slot)) in enumerate(people, start=1):
+        enrolment = _past_enrolment(training, association, slot, number, name, staff)
+        session.add(enrolment)
+        session.flush()
+        _attend(session, training, enrolment, number, staff)
+    return training
+
+
+def _past_enrolment(training, association, slot, number, name, staff) -> Enrolment:
+    opened = training.enrolment_opens_at + timedelta(days=number)
+    return Enrolment(
+        session_id=training.id,
+        association_id=association.id,
+        status=EnrolmentStatus.CONFIRMED,
+        full_name=name,
+        sex="female" if number % 2 else "male",
+        role="منسق(ة) المشاريع" if slot == 0 else "عضو(ة) المكتب",
+        email=f"participant.{training.id}.{number}@demo.shiraka.ma",
+        locale="fr" if name.isascii() else "ar",
+        registration_code=f"PS{training.id:03d}{number:03d}",
+        created_by_id=staff.id,
+        created_at=opened,
+        confirmed_at=opened,
+    )
+
+
+def _attend(session, training, enrolment, number, staff) -> None:
+    """Mark each day present or absent; check in the first day present; certify if enough."""
+    days = session_days(training)
+    missed = PAST_ABSENCES.get(number, ())
+    for index, day in enumerate(days):
+        present = index not in missed
+        marked_at = from_local(datetime.combine(day, time(8, 30)) + timedelta(minutes=number))
+        if present and enrolment.checked_in_at is None:
+            enrolment.checked_in_at = marked_at
+        session.add(
+            Attendance(
+                enrolment_id=enrolment.id,
+                day=day,
+                present=present,
+                marked_by_id=staff.id,
+                marked_at=marked_at,
+            )
+        )
+    threshold = training.module.programme.attendance_threshold_percent
+    if reaches_threshold(len(days) - len(missed), len(days), threshold):
+        session.add(
+            Certificate(
+                enrolment_id=enrolment.id,
+                code=demo_certificate_code(number),
+                issued_at=from_local(datetime.combine(training.ends_on, time(17, 0))),
+                issued_by_id=staff.id,
+            )
+        )
+
+
+def demo_certificate_code(number: int) -> str:
+    """Return the demo certificate code of the past session's participant `number`: always the
+    same, so the README can show one (a real code is drawn by portal.training.certificates)."""
+    draw = random.Random(f"shiraka-demo-certificate-{number}")  # noqa: S311 — demo data only
+    groups = ["".join(draw.choice(CODE_ALPHABET) for _ in range(size)) for size in CODE_GROUPS]
+    return "-".join([CODE_PREFIX, *groups])
+
+
+def demo_verification_code(session: Session) -> str | None:
+    """Return the code of the demo's first certificate, for the visitor to try, or None."""
+    code = demo_certificate_code(1)
+    return session.scalar(select(Certificate.code).where(Certificate.code == code))

@@ -1,4 +1,4 @@
-"""Forms of the training pages: the catalogue's filters and the staff forms."""
+"""Forms of the training pages: the catalogue's filters, the staff forms, enrolment."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from wtforms import (
     DateField,
     DateTimeLocalField,
     IntegerField,
+    RadioField,
     SelectField,
     StringField,
     TextAreaField,
@@ -18,13 +19,10 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
-from portal.forms import choices
+from portal.forms import ARABIC, FRENCH, NUMBER, choices
 from portal.organisations.forms import CheckboxesField
 from portal.training.models import SessionStatus
 
-ARABIC = {"dir": "rtl", "lang": "ar"}
-FRENCH = {"dir": "ltr", "lang": "fr"}
-NUMBER = {"inputmode": "numeric", "dir": "ltr"}
 LANGUAGE_LABELS = {"ar": _l("Arabic"), "fr": _l("French")}
 STATUS_LABELS = {
     SessionStatus.DRAFT.value: _l("Draft"),
@@ -197,3 +195,106 @@ class SessionForm(FlaskForm):
             "eligible_regions": list(self.eligible_regions.data or []),
             "eligible_fields": list(self.eligible_fields.data or []),
         }
+
+
+# --- enrolment ------------------------------------------------------------------------------
+
+SEX_LABELS = {"female": _l("Female"), "male": _l("Male")}
+
+
+class EnrolmentForm(FlaskForm):
+    """A participant an owner or editor enrols; the service checks every value and rule."""
+
+    association_id = SelectField(_l("Association"), validate_choice=False)
+    full_name = StringField(
+        _l("Full name"), render_kw={"required": True, "maxlength": 120, "autocomplete": "off"}
+    )
+    sex = RadioField(_l("Sex"), choices=choices(SEX_LABELS.items()), validate_choice=False)
+    role = StringField(
+        _l("Role in the association"),
+        description=_l("For example: president, project officer, volunteer."),
+        render_kw={"maxlength": 120},
+    )
+    email = StringField(
+        _l("E-mail address"),
+        description=_l("The confirmation, the registration code and the pass are sent here."),
+        render_kw={
+            "type": "email",
+            "required": True,
+            "maxlength": 254,
+            "dir": "ltr",
+            "autocomplete": "off",
+        },
+    )
+    phone = StringField(
+        _l("Phone"),
+        render_kw={"type": "tel", "maxlength": 30, "dir": "ltr", "inputmode": "tel"},
+    )
+    locale = RadioField(
+        _l("Language of the participant's e-mails"),
+        choices=choices(LANGUAGE_LABELS.items()),
+        default="ar",
+        validate_choice=False,
+    )
+    accessibility_needs = TextAreaField(
+        _l("Accessibility needs"),
+        description=_l("Anything the team should prepare so that the participant can take part."),
+        render_kw={"maxlength": 1000, "rows": 3},
+    )
+
+    def participant_data(self) -> dict:
+        """Return the participant's details as typed (the service cleans and checks them)."""
+        return {
+            name: getattr(self, name).data or ""
+            for name in (
+                "full_name",
+                "sex",
+                "role",
+                "email",
+                "phone",
+                "locale",
+                "accessibility_needs",
+            )
+        }
+
+
+class ReservationForm(FlaskForm):
+    """Staff hold seats of a session for one association until a date."""
+
+    registration_number = StringField(
+        _l("Registration number of the association"),
+        validators=[
+            DataRequired(message=_l("Enter the association's registration number.")),
+            Length(max=60),
+        ],
+        render_kw={"dir": "ltr", "autocomplete": "off"},
+    )
+    seats = _whole_number(_l("Seats to hold"), 1, 10000, 1)
+    until = _local_time(_l("Held until"))
+    reason = TextAreaField(
+        _l("Reason"),
+        description=_l("For example: funded under the 2026 call, or invited."),
+        validators=[Length(max=1000)],
+        render_kw={"rows": 2},
+    )
+
+
+class SessionCancellationForm(FlaskForm):
+    """Staff cancel a whole session: a reason every participant receives, and a confirmation."""
+
+    reason = TextAreaField(
+        _l("Reason given to the participants"),
+        description=_l(
+            "Each participant receives it as you write it: write it in Arabic and in French when "
+            "they do not all read the same language."
+        ),
+        validators=[
+            DataRequired(message=_l("Give the reason: every participant receives it by e-mail.")),
+            Length(max=2000),
+        ],
+        render_kw={"rows": 3},
+    )
+    confirm = BooleanField(
+        _l("I understand: every place is cancelled and every participant is told by e-mail."),
+        validators=[DataRequired(message=_l("Tick the box to confirm the cancellation."))],
+    )

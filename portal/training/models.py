@@ -170,6 +170,8 @@ class Enrolment(db.Model):
     cancelled_at: Mapped[datetime | None]
     cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     checked_in_at: Mapped[datetime | None]
+    # When the satisfaction survey was e-mailed; set in the transaction that queues the e-mail.
+    survey_sent_at: Mapped[datetime | None]
 
     session: Mapped[TrainingSession] = relationship()
     association: Mapped[Association] = relationship()
@@ -215,3 +217,32 @@ class Certificate(db.Model):
     issued_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
 
     enrolment: Mapped[Enrolment] = relationship()
+
+
+SURVEY_QUESTIONS = ("content", "trainers", "organisation", "usefulness")
+
+
+class SurveyResponse(db.Model):
+    """A participant's answers to the satisfaction survey after a session: one per enrolment,
+    each question rated from 1 to 5, and an optional comment."""
+
+    __tablename__ = "survey_response"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enrolment_id: Mapped[int] = mapped_column(ForeignKey("enrolment.id"), unique=True)
+    content: Mapped[int]
+    trainers: Mapped[int]
+    organisation: Mapped[int]
+    usefulness: Mapped[int]
+    comment: Mapped[str] = mapped_column(Text, default="")
+    submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    enrolment: Mapped[Enrolment] = relationship()
+
+    __table_args__ = (
+        *(
+            CheckConstraint(f"{question} >= 1 AND {question} <= 5", name=f"{question}_range")
+            for question in SURVEY_QUESTIONS
+        ),
+        CheckConstraint("length(comment) <= 2000", name="comment_length"),
+    )

@@ -1,5 +1,6 @@
 """Enrolment rules: clean a participant, enrol (a seat or the waitlist) without over-booking,
-cancel and promote the first on the waitlist, hold seats for an association.
+cancel and promote the first on the waitlist, hold seats for an association, cancel a whole
+session; the signed link to a participant's pass.
 
 Every write to a session's seats starts with `lock_session`, the transaction's first statement:
 on PostgreSQL it takes the session row's lock, so enrolments and cancellations of one session
@@ -19,10 +20,12 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
+from portal.accounts import tokens
 from portal.audit.services import record_event
 from portal.db import database_now
 from portal.notifications.services import queue_message
 from portal.organisations.models import Association
+from portal.qr import qr_png_data_uri
 from portal.rules import RuleRefused
 from portal.training.models import (
     Enrolment,
@@ -31,6 +34,7 @@ from portal.training.models import (
     SessionStatus,
     TrainingSession,
 )
+from portal.web.links import external_url
 
 LOCALES = ("ar", "fr")
 SEXES = ("female", "male")
@@ -40,6 +44,8 @@ CODE_LENGTH = 8
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 PHONE_PATTERN = re.compile(r"^[0-9 +()\-]+$")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# The purpose signing the links to participants' passes, and nothing else.
+ADMISSION_LINK = "training-admission"
 
 
 class EnrolmentError(RuleRefused):
@@ -131,23 +137,26 @@ def held_seats(
     """Seats that unexpired reservations still hold (those of `except_for` left out).
 
     A reservation guarantees its association up to `seats` confirmed places: it holds the part
-    its association has not taken yet, until `until`; then the seats return to the pool.
+    its association has not taken yet, until `until`; then the seats return to the pool. One
+    query, whatever the number of reservations.
     """
-    query = select(SeatReservation).where(
-        SeatReservation.session_id == training_session.id, SeatReservation.until > now
+    taken = (
+        select(Enrolment.association_id, func.count(Enrolment.id).label("confirmed"))
+        .where(
+            Enrolment.session_id == training_session.id,
+            Enrolment.status == EnrolmentStatus.CONFIRMED,
+        )
+        .group_by(Enrolment.association_id)
+        .subquery()
+    )
+    query = (
+        select(SeatReservation.seats, func.coalesce(taken.c.confirmed, 0))
+        .outerjoin(taken, taken.c.association_id == SeatReservation.association_id)
+        .where(SeatReservation.session_id == training_session.id, SeatReservation.until > now)
     )
     if except_for is not None:
         query = query.where(SeatReservation.association_id != except_for.id)
-    held = 0
-    for reservation in session.scalars(query):
-        taken = _count(
-            session,
-            Enrolment.session_id == training_session.id,
-            Enrolment.association_id == reservation.association_id,
-            Enrolment.status == EnrolmentStatus.CONFIRMED,
-        )
-        held += max(0, reservation.seats - taken)
-    return held
+    return sum(max(0, seats - confirmed) for seats, confirmed in session.execute(query))
 
 
 def _take_seat(session: Session, training_session: TrainingSession) -> bool:
@@ -288,7 +297,7 @@ def enrol(
         waitlist_position=position,
     )
     if confirmed:
-        _mail(session, enrolment, training_session, "training_confirmed")
+        _mail_place(session, enrolment, training_session, "training_confirmed")
     else:
         _mail(session, enrolment, training_session, "training_waitlisted", position=position)
     return enrolment
@@ -305,6 +314,37 @@ def _mail(session, enrolment, training_session, template: str, **context) -> Non
         module=training_session.module,
         **context,
     )
+
+
+def _mail_place(session, enrolment, training_session, template: str) -> None:
+    """Mail a confirmed place: its code, the link to the pass, the QR code staff scan."""
+    _mail(
+        session,
+        enrolment,
+        training_session,
+        template,
+        pass_url=external_url("training.participant_pass", token=pass_token(enrolment.id)),
+        check_in_url=check_in_url(enrolment.registration_code),
+        qr_png_data_uri=qr_png_data_uri,
+    )
+
+
+# --- the participant's pass -----------------------------------------------------------------
+
+
+def pass_token(enrolment_id: int) -> str:
+    """Sign the enrolment's id for the link to the participant's pass (it does not expire)."""
+    return tokens.make_lasting_token(ADMISSION_LINK, enrolment_id)
+
+
+def enrolment_id_from_pass_token(token: str) -> int | None:
+    """Return the enrolment id a pass link carries, or None when it was altered or forged."""
+    return tokens.read_lasting_token(ADMISSION_LINK, token)
+
+
+def check_in_url(registration_code: str) -> str:
+    """Return the staff check-in page for a code: what the participant's QR code encodes."""
+    return external_url("training.check_in", code=registration_code)
 
 
 # --- cancelling -----------------------------------------------------------------------------
@@ -343,6 +383,7 @@ def cancel(
         was=("confirmed" if was_confirmed else "waitlisted"),
         by_staff=by_staff,
     )
+    _mail(session, enrolment, training_session, "training_cancelled", by_staff=by_staff)
     if not was_confirmed:
         return None
     _free_seat(session, training_session)
@@ -366,7 +407,7 @@ def _promote_first(session: Session, training_session: TrainingSession, *, actor
     first.registration_code = new_registration_code(session)
     session.flush()
     record_event(session, actor, "training.promoted", first, session_id=training_session.id)
-    _mail(session, first, training_session, "training_promoted")
+    _mail_place(session, first, training_session, "training_promoted")
     return first
 
 
@@ -442,3 +483,117 @@ def reserve_seats(
         until=until.isoformat(),
     )
     return reservation
+
+
+def find_association(session: Session, registration_number: str) -> Association:
+    """Return the association with this registration number (spaces and case ignored)."""
+    number = " ".join((registration_number or "").split()).upper()
+    association = (
+        session.scalar(
+            select(Association).where(func.upper(Association.registration_number) == number)
+        )
+        if number
+        else None
+    )
+    if association is None:
+        raise EnrolmentError(
+            _l("No association is registered under the number %(number)s.", number=number or "—"),
+            field="registration_number",
+        )
+    return association
+
+
+def release_reservation(session: Session, reservation: SeatReservation, *, actor) -> None:
+    """Delete a reservation: the seats it still held go back to the general pool."""
+    lock_session(session, reservation.session_id)
+    still_there = select(SeatReservation.id).where(SeatReservation.id == reservation.id)
+    if session.scalar(still_there) is None:
+        raise EnrolmentError(_l("This reservation was already released."))
+    session.refresh(reservation)
+    record_event(
+        session,
+        actor,
+        "training.reservation_released",
+        reservation,
+        session_id=reservation.session_id,
+        association_id=reservation.association_id,
+        seats=reservation.seats,
+        until=reservation.until.isoformat(),
+    )
+    session.delete(reservation)
+    session.flush()
+
+
+# --- cancelling a whole session -------------------------------------------------------------
+
+
+def _reason(value) -> str:
+    reason = (value or "").strip() if isinstance(value, str) else ""
+    if not reason:
+        raise EnrolmentError(
+            _l("Give the reason: every participant receives it by e-mail."), field="reason"
+        )
+    if CONTROL_CHARACTERS.search(reason):
+        raise EnrolmentError(_l("Control characters are not allowed."), field="reason")
+    if len(reason) > 2000:
+        raise EnrolmentError(_l("At most %(n)d characters.", n=2000), field="reason")
+    return reason
+
+
+def cancel_session(
+    session: Session,
+    training_session: TrainingSession,
+    reason: str,
+    *,
+    actor,
+    now: datetime | None = None,
+) -> list[Enrolment]:
+    """Cancel a session: every live place is cancelled and its holder told why, in their
+    language; the seats return to zero. All in this one transaction; return the places."""
+    reason = _reason(reason)  # no SQL: the lock stays the first statement
+    training_session = lock_session(session, training_session.id)
+    now = now or database_now(session)
+    if training_session.status == SessionStatus.CANCELLED:
+        raise EnrolmentError(_l("This session is already cancelled."))
+    places = list(
+        session.scalars(
+            select(Enrolment)
+            .where(Enrolment.session_id == training_session.id, Enrolment.status.in_(LIVE))
+            .order_by(Enrolment.id)
+        )
+    )
+    was = {place.id: place.status.value for place in places}
+    for place in places:
+        place.status = EnrolmentStatus.CANCELLED
+        place.cancelled_at = now
+        place.cancelled_by_id = actor.id
+    session.flush()
+    session.execute(
+        update(TrainingSession)
+        .where(TrainingSession.id == training_session.id)
+        .values(seats_taken=0, status=SessionStatus.CANCELLED)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(training_session, ["seats_taken", "status"])
+    record_event(
+        session,
+        actor,
+        "training.session_cancelled",
+        training_session,
+        reason=reason,
+        confirmed=sum(status == "confirmed" for status in was.values()),
+        waitlisted=sum(status == "waitlisted" for status in was.values()),
+    )
+    for place in places:
+        record_event(
+            session,
+            actor,
+            "training.cancelled",
+            place,
+            session_id=training_session.id,
+            was=was[place.id],
+            by_staff=True,
+            session_cancelled=True,
+        )
+        _mail(session, place, training_session, "training_session_cancelled", reason=reason)
+    return places

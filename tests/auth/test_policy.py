@@ -57,6 +57,9 @@ EXPECTED = {
     "call.manage": (None, {"staff", "admin"}),
     "review.manage": (None, {"staff", "admin"}),
     "training.manage": (None, {"staff", "admin"}),
+    "training.enrol": ("association", {"owner", "editor"}),
+    "training.cancel_enrolment": ("enrolment", {"owner", "editor", "staff", "admin"}),
+    "training.view_certificate": ("certificate", {"owner", "editor", "viewer", "staff", "admin"}),
     "review.evaluate": (None, EVALUATORS),
     # The evaluator's own place in the call's pool, and their own review of the application.
     "review.declare_conflicts": ("pool member", {"evaluator"}),
@@ -106,14 +109,20 @@ def application_of(association) -> Application:
 
 
 def subject_of(kind: str | None, association, evaluator):
-    """Build what a rule is asked about: the association, its application, or an evaluator's
-    place in a pool and review of one of its applications."""
+    """Build what a rule is asked about: the association, its application, its enrolment in a
+    training session or its certificate, or an evaluator's place in a pool and review of one of
+    its applications."""
     if kind == "association":
         return association
     if kind == "application":
         return application_of(association)
     if kind is None:
         return None
+    if kind == "enrolment":
+        return factories.training_enrolment(factories.training_session(), association)
+    if kind == "certificate":
+        enrolment = factories.training_enrolment(factories.training_session(), association)
+        return factories.training_certificate(enrolment)
     call = db.session.get(PoolMember, _pool_id(evaluator)).call
     if kind == "pool member":
         return db.session.get(PoolMember, _pool_id(evaluator))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from html.parser import HTMLParser
 from io import BytesIO
 
@@ -39,7 +40,10 @@ from portal.review.models import (
     Screening,
 )
 from portal.storage import file_store
-from portal.training.models import TrainingSession
+from portal.training import certificates
+from portal.training import services as training_services
+from portal.training.models import Certificate, Enrolment, SeatReservation, TrainingSession
+from portal.training.survey import send_survey_invitations
 from tests import factories
 from tests.conftest import CsrfClient, sign_in
 
@@ -71,6 +75,9 @@ class World:
     tie: DeclaredTie
     tokens: dict[str, str] = field(default_factory=dict)
     training_session: TrainingSession | None = None
+    enrolment: Enrolment | None = None
+    reservation: SeatReservation | None = None
+    certificate: Certificate | None = None
 
     def secrets_of_a(self) -> list[str]:
         """Values of association A that nobody outside it may see on a denial."""
@@ -140,6 +147,10 @@ def build_world() -> World:
     review, pool_member, tie, evaluators = _review_of(application, association_b)
     _invite_evaluator(application.call, staff)
     training_session = factories.training_session()
+    enrolment = factories.training_enrolment(training_session, association_a)
+    certificate = factories.training_certificate(enrolment)
+    reservation = factories.seat_reservation(training_session, association_b)
+    survey_token = _survey_token(association_b, owner_b)
     return World(
         association_a=association_a,
         association_b=association_b,
@@ -167,9 +178,30 @@ def build_world() -> World:
             "review.accept_evaluator_invitation": _token_in_outbox(
                 EVALUATOR_INVITEE, "/reviews/invitations/"
             ),
+            "training.participant_pass": training_services.pass_token(enrolment.id),
+            "training.certificate_by_link": certificates.download_token(certificate.id),
+            "training.survey": survey_token,
         },
         training_session=training_session,
+        enrolment=enrolment,
+        reservation=reservation,
+        certificate=certificate,
     )
+
+
+def _survey_token(association: Association, owner: User) -> str:
+    """Attend the last day of a session that ended yesterday and return the survey link's token."""
+    today = date.today()
+    ended = factories.training_session(
+        starts_on=today - timedelta(days=3), ends_on=today - timedelta(days=2)
+    )
+    enrolment = factories.training_enrolment(
+        ended, association, created_by_id=owner.id, email="survey-taker@example.org"
+    )
+    factories.training_attendance(enrolment, ended.starts_on)
+    send_survey_invitations(db.session, utcnow())
+    db.session.commit()
+    return _token_in_outbox("survey-taker@example.org", "/training/survey/")
 
 
 def _application_of(association: Association, owner: User) -> Application:
@@ -298,6 +330,10 @@ def url_values(world: World, endpoint: str, arguments) -> dict:
         "session_id": world.training_session.id,
         "module_id": world.training_session.module_id,
         "programme_id": world.training_session.module.programme_id,
+        "enrolment_id": world.enrolment.id,
+        "reservation_id": world.reservation.id,
+        "certificate_id": world.certificate.id,
+        "code": world.certificate.code,
     }
     if endpoint.startswith("applications."):
         known.update(kind="activity", index=0)  # the activity plan's first row

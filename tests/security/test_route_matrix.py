@@ -42,6 +42,9 @@ STAFF_DONE = {V: LOGIN, A: 403, B: 403, S: 303, AD: 303}
 READ_A = {V: LOGIN, A: 200, B: 404, S: 200, AD: 200}  # members of A and staff read
 EDIT_A_422 = {V: LOGIN, A: 422, B: 404, S: 403, AD: 403}  # members of A edit; empty is refused
 EDIT_A_DONE = {V: LOGIN, A: Hx(303, 200), B: 404, S: 403, AD: 403}
+NOT_EVALUATORS = {E: 403, EU: 403, EC: 403}  # staff pages: evaluators are not staff
+EVALUATORS_200 = {E: 200, EU: 200, EC: 200}
+HIDDEN = {B: 404, E: 404, EU: 404, EC: 404}  # A's object does not exist for outsiders
 
 # (endpoint, method) -> {actor: expected answer}. POSTs carry a valid CSRF token and no fields.
 # Outside the review pages, evaluators are outsiders to association A: rows in BEFORE_REVIEW give
@@ -291,6 +294,35 @@ EXPECTED |= {
     ("training.edit_module", "POST"): {**STAFF_422, E: 403, EU: 403, EC: 403},
     ("training.edit_session", "GET"): {**STAFF_ONLY, E: 403, EU: 403, EC: 403},
     ("training.edit_session", "POST"): {**STAFF_422, E: 403, EU: 403, EC: 403},
+    # --- training: enrolment (members of an association) and the seats (staff) ---
+    # A's owner and B's owner each enrol their own association; an empty form is refused (422).
+    ("training.enrol", "GET"): {**SIGNED_IN, S: 403, AD: 403, E: 403, EU: 403, EC: 403},
+    ("training.enrol", "POST"): {**EVERYONE_422, V: LOGIN, S: 403, AD: 403, **NOT_EVALUATORS},
+    ("training.association_enrolments", "GET"): {**READ_A, E: 404, EU: 404, EC: 404},
+    # The world's enrolment is A's: its members and staff cancel it (303), others never see it.
+    ("training.cancel_enrolment", "POST"): {**READ_A, A: 303, S: 303, AD: 303, **HIDDEN},
+    ("training.staff_enrolments", "GET"): {**STAFF_ONLY, **NOT_EVALUATORS},
+    ("training.reserve_seats", "POST"): {**STAFF_422, **NOT_EVALUATORS},
+    ("training.release_reservation", "POST"): {**STAFF_DONE, **NOT_EVALUATORS},
+    ("training.cancel_session", "POST"): {**STAFF_422, **NOT_EVALUATORS},
+    # The participant's pass is opened by its signed link, without an account.
+    ("training.participant_pass", "GET"): {**EVERYONE_200, **EVALUATORS_200},
+    # --- training: check-in, attendance, certificates (staff) and their verification ---
+    ("training.check_in", "GET"): {**STAFF_ONLY, **NOT_EVALUATORS},
+    ("training.check_in", "POST"): {**STAFF_422, **NOT_EVALUATORS},
+    ("training.roster", "GET"): {**STAFF_ONLY, **NOT_EVALUATORS},
+    ("training.mark_attendance", "POST"): {**STAFF_DONE, **NOT_EVALUATORS},
+    ("training.issue_certificates", "POST"): {**STAFF_422, **NOT_EVALUATORS},
+    ("training.certificate_pdf", "GET"): {**READ_A, **HIDDEN},
+    ("training.certificate_by_link", "GET"): {**EVERYONE_200, **EVALUATORS_200},
+    ("training.verify_certificate", "GET"): {**EVERYONE_200, **EVALUATORS_200},
+    ("training.verify_certificate_code", "GET"): {**EVERYONE_200, **EVALUATORS_200},
+    # --- training: statistics (staff) and the participants' survey (signed link) ---
+    ("training.statistics", "GET"): {**STAFF_ONLY, **NOT_EVALUATORS},
+    ("training.statistics_export", "GET"): {**STAFF_ONLY, **NOT_EVALUATORS},
+    ("training.survey_results", "GET"): {**STAFF_ONLY, **NOT_EVALUATORS},
+    ("training.survey", "GET"): {**EVERYONE_200, **EVALUATORS_200},
+    ("training.survey", "POST"): {**EVERYONE_422, E: 422, EU: 422, EC: 422},
 }
 
 
@@ -300,7 +332,15 @@ NON_PUBLIC = [route for route in ROUTES if route[0] not in PUBLIC_ENDPOINTS]
 OF_ASSOCIATION_A = [
     route
     for route in ROUTES
-    if ARGUMENTS[route[0]] & {"association_id", "membership_id", "invitation_id", "application_id"}
+    if ARGUMENTS[route[0]]
+    & {
+        "association_id",
+        "membership_id",
+        "invitation_id",
+        "application_id",
+        "enrolment_id",
+        "certificate_id",
+    }
 ]
 
 

@@ -8,6 +8,7 @@ from html import escape
 
 import pytest
 from flask import url_for
+from markupsafe import Markup
 
 from portal.db import utcnow
 from portal.extensions import db
@@ -170,3 +171,15 @@ def test_staff_see_a_draft_or_cancelled_session(login_as, make_session, status):
 
 def test_an_unknown_session_is_not_found(client):
     assert client.get(url_for("training.session_page", session_id=999_999)).status_code == 404
+
+
+@pytest.mark.parametrize(("locale", "region_name"), [("ar", "الشرق"), ("fr", "L'Oriental")])
+def test_a_session_s_region_is_named_in_the_page_s_language(
+    client, make_session, locale, region_name
+):
+    make_session(city="Oujda", region=factories.region("oriental"))
+    client.set_cookie("locale", locale)
+
+    page = client.get(url_for("training.catalogue")).get_data(as_text=True)
+
+    assert f"Oujda, Maison des associations ({Markup.escape(region_name)})" in page

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import func, select
 
+from portal.accounts.models import User
 from portal.extensions import db
+from portal.organisations.models import Membership
 from portal.training.models import Enrolment, EnrolmentStatus, Programme, TrainingSession
 
 
@@ -29,3 +33,24 @@ def test_seed_demo_creates_the_programme_once_with_true_seat_counters(app):
             )
         )
         assert session.seats_taken == confirmed <= session.capacity
+
+
+def test_the_demo_applicant_can_enrol_in_every_coming_session(app):
+    """The demo association took part in the past session only: whoever tries the demo as its
+    member finds its cap free in every coming session."""
+    app.test_cli_runner().invoke(args=["seed-demo"])
+    association_id = db.session.scalar(
+        select(Membership.association_id)
+        .join(User, User.id == Membership.user_id)
+        .where(User.email == "applicant@demo.shiraka.ma")
+    )
+
+    held = db.session.execute(
+        select(TrainingSession.starts_on, func.count(Enrolment.id))
+        .join(Enrolment, Enrolment.session_id == TrainingSession.id)
+        .where(Enrolment.association_id == association_id)
+        .group_by(TrainingSession.id, TrainingSession.starts_on)
+    ).all()
+
+    assert held, "the demo association took part in the past session"
+    assert all(starts_on < date.today() for starts_on, _count in held)
