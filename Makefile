@@ -37,7 +37,8 @@ seed: migrate
 run: seed
 	$(FLASK) run --host 127.0.0.1 --port 5000
 
-# Benchmarks: planning 10,000 applications × 500 evaluators, ranking 30,000 reviews.
+# Benchmarks: planning 10,000 applications × 500 evaluators, ranking 30,000 reviews,
+# 2,000 enrolments at once over HTTP (gunicorn on PostgreSQL).
 # BENCH_DATABASE_URL=postgresql+psycopg://... measures on PostgreSQL instead of SQLite.
 bench: install
 	$(BIN)/python -m bench.run
