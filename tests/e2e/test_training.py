@@ -98,7 +98,9 @@ def test_member_enrols_is_waitlisted_and_promoted_then_staff_certify_and_anyone_
     staff_page.goto(f"/staff/training/sessions/{running.id}/roster")
     for day in (running.starts_on + timedelta(days=offset) for offset in range(3)):
         box = f"#present-{attended.id}-{day.isoformat()}"
-        staff_page.check(box)
+        # One box at a time: each answer replaces the participant's whole row.
+        with staff_page.expect_response(lambda answer: "/attendance" in answer.url):
+            staff_page.check(box)
         staff_page.wait_for_selector(f"{box}:checked")
     staff_page.wait_for_load_state("networkidle")
     check_accessibility(staff_page)
