@@ -58,11 +58,13 @@ def register_blueprints(app: Flask) -> None:
     """Mount every domain's blueprint (importing its views registers their routes)."""
     import portal.accounts.admin_views
     import portal.accounts.views
+    import portal.actions.views
     import portal.applications.models
     import portal.applications.receipt_views
     import portal.applications.views
     import portal.calls.views
     import portal.organisations.views
+    import portal.results.views
     import portal.review.models
     import portal.review.pool_views
     import portal.review.ranking_views
@@ -77,9 +79,11 @@ def register_blueprints(app: Flask) -> None:
     import portal.web.formatting
     import portal.web.views  # noqa: F401
     from portal.accounts import bp as accounts_bp
+    from portal.actions import bp as actions_bp
     from portal.applications import bp as applications_bp
     from portal.calls import bp as calls_bp
     from portal.organisations import bp as organisations_bp
+    from portal.results import bp as results_bp
     from portal.review import bp as review_bp
     from portal.strategy import bp as strategy_bp
     from portal.training import bp as training_bp
@@ -94,6 +98,8 @@ def register_blueprints(app: Flask) -> None:
         applications_bp,
         review_bp,
         training_bp,
+        results_bp,
+        actions_bp,
     ):
         app.register_blueprint(blueprint)
 

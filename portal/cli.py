@@ -16,6 +16,7 @@ from portal.db import utcnow
 from portal.extensions import db
 from portal.notifications.services import deliver_pending, smtp_from_config
 from portal.organisations.models import Association, AssociationStatus, MemberRole, Membership
+from portal.results.demo import ensure_results_demo
 from portal.review.demo import ensure_review_demo
 from portal.strategy import services as strategy
 from portal.training.demo import demo_verification_code, ensure_training_demo
@@ -143,6 +144,7 @@ def seed_demo() -> None:
     review_call = ensure_review_demo(db.session, staff.password_hash, staff)
     programme = ensure_training_demo(db.session, staff, users["applicant@demo.shiraka.ma"])
     survey_answers = ensure_survey_demo(db.session)
+    funded = ensure_results_demo(db.session, staff, users["admin@demo.shiraka.ma"])
     db.session.commit()
     for call in (demo_call, review_call):
         if call is not None:
@@ -151,6 +153,8 @@ def seed_demo() -> None:
         click.echo(f"Demo training programme created ({len(programme.modules)} modules).")
     if survey_answers:
         click.echo(f"Demo satisfaction survey: {survey_answers} answers.")
+    if funded is not None:
+        click.echo(f"Demo results 2025 published: {funded} funded actions.")
     click.echo(f"Demo accounts (password for all: {DEMO_PASSWORD}):")
     for email, _name, roles, _locale in DEMO_USERS:
         click.echo(f"  {email:<30} {', '.join(role.value for role in roles)}")
@@ -204,8 +208,9 @@ def send_mail(loop: bool, interval: int) -> None:
 
 @click.command("send-reminders")
 def send_reminders() -> None:
-    """Queue deadline reminders for unsubmitted drafts and the training satisfaction surveys
-    (run it hourly; each goes out once)."""
+    """Queue deadline reminders for unsubmitted drafts, the training satisfaction surveys and
+    the progress reports due within a week (run it hourly; each goes out once)."""
+    from portal.actions.reports import send_report_reminders
     from portal.applications.reminders import send_deadline_reminders
     from portal.review.reminders import send_review_reminders
     from portal.training.survey import send_survey_invitations
@@ -213,5 +218,6 @@ def send_reminders() -> None:
     queued = send_deadline_reminders(db.session, utcnow())
     queued += send_review_reminders(db.session, utcnow())
     queued += send_survey_invitations(db.session, utcnow())
+    queued += send_report_reminders(db.session, utcnow())
     db.session.commit()
     click.echo(f"reminders queued: {queued}")

@@ -23,7 +23,14 @@ from portal.audit import triggers
 from portal.extensions import db as _db
 
 ROOT = Path(__file__).resolve().parent.parent
-REFERENCE_TABLES = ("region", "strategic_axis", "plan_project", "sdg", "un_mechanism")
+REFERENCE_TABLES = (
+    "region",
+    "strategic_axis",
+    "plan_project",
+    "sdg",
+    "un_mechanism",
+    "funding_partner",
+)
 TEST_PASSWORD = "correct horse battery staple"
 
 

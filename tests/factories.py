@@ -365,3 +365,72 @@ def training_certificate(enrolment, **overrides):
     db.session.add(certificate)
     db.session.commit()
     return certificate
+
+
+# --- results and funded actions -------------------------------------------------------------
+
+
+def committee(call, status: str = "draft", **overrides):
+    """Return the committee of a call (draft by default: decisions may still be recorded)."""
+    from portal.results.models import Committee, CommitteeStatus
+
+    values = {"call_id": call.id, "status": CommitteeStatus(status)}
+    values.update(overrides)
+    sitting = Committee(**values)
+    db.session.add(sitting)
+    db.session.commit()
+    return sitting
+
+
+def decision(application, outcome: str = "funded", *, sitting=None, **overrides):
+    """Return the current decision on an application, written straight to the table: funded
+    with the amount it asks for by default, in the call's committee (created if need be)."""
+    from portal.results.models import Committee, Decision, Outcome
+
+    if sitting is None:
+        sitting = db.session.scalar(
+            select(Committee).where(Committee.call_id == application.call_id)
+        ) or committee(application.call)
+    outcome = Outcome(outcome)
+    values = {
+        "application_id": application.id,
+        "call_id": application.call_id,
+        "lot_id": application.lot_id,
+        "committee_id": sitting.id,
+        "outcome": outcome,
+        "amount_awarded": application_amount(application) if outcome == Outcome.FUNDED else None,
+        "reserve_rank": 1 if outcome == Outcome.RESERVE else None,
+        "motivation_ar": "تعليل القرار",
+        "motivation_fr": "Motivation de la décision",
+        "created_by_id": overrides.pop("created_by_id", None) or UserFactory(roles=("staff",)).id,
+    }
+    values.update(overrides)
+    made = Decision(**values)
+    db.session.add(made)
+    db.session.commit()
+    return made
+
+
+def application_amount(application) -> int:
+    """Return what the application asks of the funder (its budget less co-funding)."""
+    from portal.applications.services import budget_summary
+
+    return budget_summary(application).requested
+
+
+def funded_action(association=None, *, application=None, **overrides):
+    """Return a funded action of a published, funded application (of a new closed call and
+    association unless given), with its links copied from the application."""
+    from portal.actions.services import open_action
+    from portal.results.models import CommitteeStatus
+
+    if application is None:
+        application = submitted_application(closed_call(), association)
+    made = decision(application)
+    made.committee.status = CommitteeStatus.PUBLISHED
+    made.committee.published_at = utcnow()
+    action = open_action(db.session, made)
+    for name, value in overrides.items():
+        setattr(action, name, value)
+    db.session.commit()
+    return action

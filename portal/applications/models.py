@@ -83,6 +83,10 @@ class Application(db.Model):
     activity_plan: Mapped[list[dict]] = mapped_column(JSON, default=list)
     indicator_targets: Mapped[list[dict]] = mapped_column(JSON, default=list)
     un_recommendations: Mapped[str] = mapped_column(Text, default="")
+    # The OECD DAC gender equality marker the association proposes (0 not targeted,
+    # 1 significant, 2 principal objective), with its justification; staff confirm it.
+    gender_marker: Mapped[int | None]
+    gender_justification: Mapped[str] = mapped_column(Text, default="")
     team: Mapped[list[dict]] = mapped_column(JSON, default=list)
 
     created_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
@@ -116,6 +120,9 @@ class Application(db.Model):
     __table_args__ = (
         CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint("language IN ('ar', 'fr')", name="language_known"),
+        CheckConstraint(
+            "gender_marker IS NULL OR gender_marker IN (0, 1, 2)", name="gender_marker_range"
+        ),
     )
 
     def title_for(self, locale: str) -> str:

@@ -27,7 +27,14 @@ SUMMARY_FIELDS = (
     "target_groups",
     *(f"beneficiaries.{group}" for group in BENEFICIARY_GROUPS),
 )
-LINK_FIELDS = ("axes", "sdgs", "un_mechanisms", "un_recommendations")
+LINK_FIELDS = (
+    "axes",
+    "sdgs",
+    "un_mechanisms",
+    "un_recommendations",
+    "gender_marker",
+    "gender_justification",
+)
 
 FIELD_LABELS = {
     "language": _l("Language of the application"),
@@ -48,11 +55,27 @@ FIELD_LABELS = {
     "sdgs": _l("Sustainable Development Goals"),
     "un_mechanisms": _l("UN human-rights mechanisms"),
     "un_recommendations": _l("Recommendations the project follows up (one per line)"),
+    "gender_marker": _l("Gender equality marker (OECD DAC)"),
+    "gender_justification": _l("Why this gender equality marker"),
     "team": _l("Project team (one person per line: name, role, experience)"),
 }
 FIELD_HINTS = {
     "activities": _l("List the activities with the months when each takes place."),
     "indicators": _l("Give each indicator with its target value."),
+    "gender_marker": _l(
+        "0: gender equality is not targeted; 1: it is a significant objective of the project; "
+        "2: it is the principal objective. Staff confirm the marker when they decide."
+    ),
+    "gender_justification": _l(
+        "Required for markers 1 and 2: say how the project advances gender equality (its "
+        "objectives, activities and indicators)."
+    ),
+}
+# The OECD DAC gender equality policy marker, as the association proposes it.
+GENDER_MARKERS = {
+    0: _l("0 – Not targeted"),
+    1: _l("1 – Significant objective"),
+    2: _l("2 – Principal objective"),
 }
 CATEGORY_LABELS = {
     "staff": _l("Staff costs"),

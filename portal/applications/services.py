@@ -198,6 +198,8 @@ FIELDS = {
     "sdgs": FieldSpec("links", "links"),
     "un_mechanisms": FieldSpec("links", "links"),
     "un_recommendations": FieldSpec("long_text", "links", 5000),
+    "gender_marker": FieldSpec("choice", "links"),
+    "gender_justification": FieldSpec("long_text", "links", 3000),
     "team": FieldSpec("long_text", "team", 5000),
 }
 LINK_MODELS = {
@@ -306,6 +308,8 @@ def _clean_links(session: Session, name: str, raw) -> list:
 
 
 def _clean_choice(application: Application, name: str, raw):
+    if name == "gender_marker":
+        return _clean_gender_marker(raw)
     if name == "language":
         if raw not in ("ar", "fr"):
             raise ApplicationError(_l("Choose Arabic or French."), field=name)
@@ -314,6 +318,37 @@ def _clean_choice(application: Application, name: str, raw):
     if str(raw) not in lots:
         raise ApplicationError(_l("Choose one of the call's lots."), field=name)
     return lots[str(raw)]
+
+
+GENDER_MARKER_VALUES = ("0", "1", "2")
+
+
+def _clean_gender_marker(raw) -> int | None:
+    """Read the OECD DAC gender equality marker: 0, 1 or 2, or nothing yet."""
+    text = str(raw if raw is not None else "").strip()
+    if not text:
+        return None
+    if text not in GENDER_MARKER_VALUES:
+        raise ApplicationError(
+            _l("Choose a gender equality marker: 0, 1 or 2."), field="gender_marker"
+        )
+    return int(text)
+
+
+def needs_gender_justification(marker, justification: str) -> bool:
+    """Tell whether a marker of 1 or 2 lacks the justification it requires."""
+    return marker in (1, 2) and not (justification or "").strip()
+
+
+def _check_gender_marker(cleaned: dict) -> None:
+    """Refuse a marker of 1 or 2 sent without its justification in the same form."""
+    if "gender_marker" not in cleaned or "gender_justification" not in cleaned:
+        return  # one field autosaved alone: completeness asks for the other before submission
+    if needs_gender_justification(cleaned["gender_marker"], cleaned["gender_justification"]):
+        raise ApplicationError(
+            _l("Explain why the project has this gender equality marker."),
+            field="gender_justification",
+        )
 
 
 def _assign(application: Application, name: str, value) -> None:
@@ -368,6 +403,7 @@ def save_fields(
     """
     ensure_editable(session, application)
     cleaned = {name: _clean(session, application, name, raw) for name, raw in changes.items()}
+    _check_gender_marker(cleaned)
     changed = []
     for name, value in cleaned.items():
         current = field_value(application, name)
@@ -575,6 +611,14 @@ def missing_items(application: Application) -> list[Missing]:
         )
     if not application.axes:
         missing.append(Missing("links", "axes", str(_l("At least one strategic axis."))))
+    if needs_gender_justification(application.gender_marker, application.gender_justification):
+        missing.append(
+            Missing(
+                "links",
+                "gender_justification",
+                str(_l("The justification of the gender equality marker.")),
+            )
+        )
     if not application.team:
         missing.append(Missing("team", "team", str(_l("The project team."))))
     missing.extend(_budget_missing(application))
@@ -630,6 +674,8 @@ def snapshot(application: Application) -> dict:
         "sdgs": [sdg.number for sdg in application.sdgs],
         "un_mechanisms": [mechanism.code for mechanism in application.un_mechanisms],
         "un_recommendations": application.un_recommendations,
+        "gender_marker": application.gender_marker,
+        "gender_justification": application.gender_justification,
         "team": list(application.team),
         "budget": [
             {

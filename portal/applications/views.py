@@ -16,6 +16,7 @@ from portal.applications.sections import (
     CATEGORY_LABELS,
     FIELD_HINTS,
     FIELD_LABELS,
+    GENDER_MARKERS,
     SECTIONS,
     section_fields,
 )
@@ -149,6 +150,7 @@ def _choices() -> dict:
         "un_mechanisms": [
             (m.code, m.text_for("name", locale)) for m in list_un_mechanisms(db.session)
         ],
+        "gender_marker": [(str(value), str(label)) for value, label in GENDER_MARKERS.items()],
     }
 
 
@@ -457,6 +459,7 @@ def application_helpers() -> dict:
         "field_labels": FIELD_LABELS,
         "field_hints": FIELD_HINTS,
         "category_labels": CATEGORY_LABELS,
+        "gender_markers": GENDER_MARKERS,
         "field_value": services.field_value,
         "field_version": services.field_version,
         "lot_choices": lambda application: [

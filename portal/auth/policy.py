@@ -43,6 +43,10 @@ PUBLIC_ENDPOINTS = frozenset(
         "training.verify_certificate",
         "training.verify_certificate_code",
         "training.survey",
+        "results.public_list",
+        "results.public_call",
+        "results.open_data",
+        "results.open_data_call",
     }
 )
 
@@ -203,6 +207,40 @@ def _view_certificate(user, certificate) -> bool:
 
 
 # --- review ---------------------------------------------------------------------------------
+
+
+@rule("results.decide")
+def _decide(user, obj) -> bool:
+    """Record decisions, the committee, approve (another staff member's) and publish results."""
+    return has_role(user, Role.STAFF, Role.ADMIN)
+
+
+@rule("results.appeal")
+def _appeal(user, application) -> bool:
+    """Appeal against the published decision on one of the association's applications."""
+    return member_role(user, application.association) in (MemberRole.OWNER, MemberRole.EDITOR)
+
+
+@rule("actions.manage")
+def _manage_actions(user, obj) -> bool:
+    """Edit funded actions, their tranches and links; accept or return progress reports."""
+    return has_role(user, Role.STAFF, Role.ADMIN)
+
+
+@rule("actions.view")
+def _view_action(user, action) -> bool:
+    """Read a funded action: the association's members and staff."""
+    return has_role(user, Role.STAFF, Role.ADMIN) or member_role(user, action.association) in (
+        MemberRole.OWNER,
+        MemberRole.EDITOR,
+        MemberRole.VIEWER,
+    )
+
+
+@rule("actions.report")
+def _report_on_action(user, action) -> bool:
+    """Write and send the progress reports of one of the association's funded actions."""
+    return member_role(user, action.association) in (MemberRole.OWNER, MemberRole.EDITOR)
 
 
 @rule("review.manage")

@@ -147,6 +147,16 @@ class LotForm(FlaskForm):
         _l("Strategic axes"), validators=[DataRequired(message=_l("Choose at least one axis."))]
     )
     project_numbers = CheckboxesField(_l("Action-plan projects (optional)"), coerce=int)
+    partner_code = SelectField(
+        _l("Co-funding partner (optional)"),
+        description=_l("A cooperation programme of the action plan that funds part of the lot."),
+        validate_choice=False,
+    )
+    partner_share = IntegerField(
+        _l("Partner's share of the lot (%)"),
+        validators=[Optional(), NumberRange(min=1, max=100, message=_l("From 1 to 100."))],
+        render_kw=NUMBER,
+    )
 
 
 class CriterionForm(FlaskForm):

@@ -100,6 +100,8 @@ class Call(BilingualMixin, db.Model):
     blind_review: Mapped[bool] = mapped_column(default=False)
     disagreement_threshold: Mapped[int] = mapped_column(default=20)
     overall_minimum: Mapped[int] = mapped_column(default=0)
+    # Results: how many days after publication an applicant may appeal.
+    appeal_days: Mapped[int] = mapped_column(default=15)
 
     lots: Mapped[list[Lot]] = relationship(
         back_populates="call", cascade="all, delete-orphan", order_by="Lot.position"
@@ -130,6 +132,7 @@ class Call(BilingualMixin, db.Model):
         CheckConstraint(
             "overall_minimum >= 0 AND overall_minimum <= 100", name="overall_minimum_range"
         ),
+        CheckConstraint("appeal_days >= 0 AND appeal_days <= 90", name="appeal_days_range"),
     )
 
     @property

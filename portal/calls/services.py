@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from portal.applications.models import Application, Attachment
 from portal.audit.services import record_event
@@ -26,7 +26,7 @@ from portal.calls.models import (
 from portal.db import utcnow
 from portal.organisations.models import Association, AssociationStatus
 from portal.rules import RuleRefused
-from portal.strategy.models import PlanProject, Region, StrategicAxis
+from portal.strategy.models import FundingPartner, PlanProject, Region, StrategicAxis
 
 FROZEN_MESSAGE = _l(
     "Applications were already submitted to this call: its lots, criteria, documents and "
@@ -278,8 +278,50 @@ def save_lot(session: Session, call: Call, data: dict, *, actor, lot: Lot | None
     lot.axes = axes
     lot.plan_projects = projects
     session.flush()
-    record_event(session, actor, "call.lot_saved", call, lot=lot.id, title=lot.title_fr)
+    _set_lot_funder(session, lot, data.get("partner_code") or "", data.get("partner_share"))
+    record_event(
+        session,
+        actor,
+        "call.lot_saved",
+        call,
+        lot=lot.id,
+        title=lot.title_fr,
+        partner=data.get("partner_code") or None,
+        partner_share=data.get("partner_share"),
+    )
     return lot
+
+
+def _set_lot_funder(session: Session, lot: Lot, partner_code: str, share: int | None) -> None:
+    """Record the lot's co-funding partner and its share, or that it has none."""
+    from portal.results.models import LotFunder
+
+    session.execute(delete(LotFunder).where(LotFunder.lot_id == lot.id))
+    if not partner_code:
+        return
+    partner = session.scalar(select(FundingPartner).where(FundingPartner.code == partner_code))
+    if partner is None:
+        raise CallError(_l("Choose a partner from the list."), field="partner_code")
+    if share is None or not 1 <= share <= 100:
+        raise CallError(
+            _l("Give the partner's share of the lot, from %(min)d to %(max)d%%.", min=1, max=100),
+            field="partner_share",
+        )
+    session.add(LotFunder(lot_id=lot.id, partner_id=partner.id, share_percent=share))
+    session.flush()
+
+
+def list_funding_partners(session: Session) -> list[FundingPartner]:
+    return list(session.scalars(select(FundingPartner).order_by(FundingPartner.code)))
+
+
+def lot_funder(session: Session, lot: Lot):
+    """Return the lot's co-funding partner share (with its partner), or None."""
+    from portal.results.models import LotFunder
+
+    return session.scalar(
+        select(LotFunder).options(joinedload(LotFunder.partner)).where(LotFunder.lot_id == lot.id)
+    )
 
 
 def save_criterion(

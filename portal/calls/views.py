@@ -294,12 +294,22 @@ def _lot_choices(form: LotForm) -> None:
         (project.number, f"{project.number}. {_short(project.text_for('title', locale))}")
         for project in list_projects(db.session)
     )
+    form.partner_code.choices = choices(
+        [("", _("None"))]
+        + [
+            (partner.code, partner.text_for("name", locale))
+            for partner in services.list_funding_partners(db.session)
+        ]
+    )
 
 
 def _lot_values(lot: Lot) -> dict:
+    funder = services.lot_funder(db.session, lot)
     return {
         "axis_codes": [axis.code for axis in lot.axes],
         "project_numbers": [project.number for project in lot.plan_projects],
+        "partner_code": funder.partner.code if funder else "",
+        "partner_share": funder.share_percent if funder else None,
     }
 
 

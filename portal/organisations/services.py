@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, or_, select
@@ -162,6 +163,41 @@ def associations_of(session: Session, user: User) -> list[tuple[Association, Mem
         .order_by(Association.name_fr)
     )
     return [(association, role) for association, role in session.execute(query)]
+
+
+class Recipient(NamedTuple):
+    """Someone the portal writes to, and the language they read (Arabic unless French)."""
+
+    email: str
+    locale: str
+
+
+def writers_by_association(
+    session: Session, association_ids: list[int]
+) -> dict[int, list[Recipient]]:
+    """Return the owners and editors of each association (those who write its applications and
+    reports, and hear of decisions), in one query."""
+    if not association_ids:
+        return {}
+    rows = session.execute(
+        select(Membership.association_id, User.email, User.locale)
+        .join(User, User.id == Membership.user_id)
+        .where(
+            Membership.association_id.in_(association_ids),
+            Membership.role.in_((MemberRole.OWNER, MemberRole.EDITOR)),
+        )
+        .order_by(Membership.id)
+    )
+    found: dict[int, list[Recipient]] = {}
+    for association_id, email, locale in rows:
+        language = locale if locale in ("ar", "fr") else "ar"
+        found.setdefault(association_id, []).append(Recipient(email, language))
+    return found
+
+
+def writers_of(session: Session, association_id: int) -> list[Recipient]:
+    """Return the owners and editors of one association, each with their language."""
+    return writers_by_association(session, [association_id]).get(association_id, [])
 
 
 def get_association(session: Session, association_id: int) -> Association | None:

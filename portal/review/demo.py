@@ -268,12 +268,13 @@ def _applications(
         )
         session.add(application)
         session.flush()
-        _seal(session, application)
+        seal_demo_submission(session, application)
         applications.append(application)
     return applications
 
 
-def _seal(session: Session, application: Application) -> None:
+def seal_demo_submission(session: Session, application: Application) -> None:
+    """Record the application's first submission with a sealed receipt, as submitting does."""
     submission = Submission(
         application=application,
         number=1,

@@ -18,7 +18,8 @@ from portal.audit.services import record_event
 from portal.calls.models import Call, CallStatus
 from portal.db import database_now
 from portal.notifications.services import queue_message
-from portal.organisations.models import Association, MemberRole, Membership
+from portal.organisations.models import Association
+from portal.organisations.services import writers_of
 from portal.review.models import Screening, ScreeningDecision
 from portal.rules import RuleRefused
 from portal.web.links import external_url
@@ -509,25 +510,14 @@ def decide_screening(
 
 def _tell_applicants(session: Session, application: Application, screening: Screening) -> None:
     """Mail the reason to each owner and editor, in their own language."""
-    members = session.scalars(
-        select(Membership)
-        .options(joinedload(Membership.user))
-        .where(
-            Membership.association_id == application.association_id,
-            Membership.role.in_((MemberRole.OWNER, MemberRole.EDITOR)),
-        )
-        .order_by(Membership.id)
-    )
     link = external_url("applications.overview", application_id=application.id)
-    for membership in members:
-        user = membership.user
-        locale = user.locale if user.locale in ("ar", "fr") else "ar"
-        mine = screening.reason_fr if locale == "fr" else screening.reason_ar
-        other = screening.reason_ar if locale == "fr" else screening.reason_fr
+    for writer in writers_of(session, application.association_id):
+        mine = screening.reason_fr if writer.locale == "fr" else screening.reason_ar
+        other = screening.reason_ar if writer.locale == "fr" else screening.reason_fr
         queue_message(
             session,
-            user.email,
-            locale,
+            writer.email,
+            writer.locale,
             "screening_ineligible",
             application=application,
             call=application.call,

@@ -1,4 +1,5 @@
-"""Action-plan reference data: regions, strategic axes, plan projects, SDGs, UN mechanisms."""
+"""Action-plan reference data: regions, strategic axes, plan projects, SDGs, UN mechanisms and
+the funding partners of its cooperation programmes."""
 
 from __future__ import annotations
 
@@ -82,3 +83,16 @@ class UnMechanism(BilingualMixin, db.Model):
     position: Mapped[int]
     name_ar: Mapped[str] = mapped_column(Text)
     name_fr: Mapped[str] = mapped_column(Text)
+
+
+class FundingPartner(BilingualMixin, db.Model):
+    """A cooperation programme of the action plan that may co-fund lots and awards."""
+
+    __tablename__ = "funding_partner"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name_ar: Mapped[str] = mapped_column(String(300))
+    name_fr: Mapped[str] = mapped_column(String(300))
+    # The action-plan project that frames the cooperation (13 to 16), when there is one.
+    plan_project_number: Mapped[int | None]

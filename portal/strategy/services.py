@@ -9,7 +9,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from portal.audit.services import record_event
-from portal.strategy.models import PlanProject, Region, Sdg, StrategicAxis, UnMechanism
+from portal.strategy.models import (
+    FundingPartner,
+    PlanProject,
+    Region,
+    Sdg,
+    StrategicAxis,
+    UnMechanism,
+)
 
 DATA_DIR = Path(__file__).with_name("data")
 
@@ -37,13 +44,15 @@ def _upsert(session: Session, model, key: str, rows: list[dict]) -> int:
 
 
 def load_reference_data(session: Session) -> dict[str, int]:
-    """Load regions, axes, plan projects, SDGs and UN mechanisms; safe to run again."""
+    """Load regions, axes, plan projects, SDGs, UN mechanisms and funding partners; safe to run
+    again."""
     counts = {
         "regions": _upsert(session, Region, "code", read_data("regions")),
         "axes": _upsert(session, StrategicAxis, "code", read_data("axes")),
         "plan projects": _upsert(session, PlanProject, "number", read_data("plan_projects")),
         "SDGs": _upsert(session, Sdg, "number", read_data("sdgs")),
         "UN mechanisms": _upsert(session, UnMechanism, "code", read_data("un_mechanisms")),
+        "funding partners": _upsert(session, FundingPartner, "code", read_data("funding_partners")),
     }
     session.flush()
     return counts

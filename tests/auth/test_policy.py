@@ -56,6 +56,11 @@ EXPECTED = {
     "application.list_all": (None, {"staff", "admin"}),
     "call.manage": (None, {"staff", "admin"}),
     "review.manage": (None, {"staff", "admin"}),
+    "results.decide": (None, {"staff", "admin"}),
+    "results.appeal": ("application", {"owner", "editor"}),
+    "actions.manage": (None, {"staff", "admin"}),
+    "actions.view": ("action", {"owner", "editor", "viewer", "staff", "admin"}),
+    "actions.report": ("action", {"owner", "editor"}),
     "training.manage": (None, {"staff", "admin"}),
     "training.enrol": ("association", {"owner", "editor"}),
     "training.cancel_enrolment": ("enrolment", {"owner", "editor", "staff", "admin"}),
@@ -120,6 +125,8 @@ def subject_of(kind: str | None, association, evaluator):
         return None
     if kind == "enrolment":
         return factories.training_enrolment(factories.training_session(), association)
+    if kind == "action":
+        return factories.funded_action(association)
     if kind == "certificate":
         enrolment = factories.training_enrolment(factories.training_session(), association)
         return factories.training_certificate(enrolment)

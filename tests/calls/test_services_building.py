@@ -169,6 +169,51 @@ def test_a_lot_keeps_its_axes_and_plan_projects(staff_user, draft):
     assert lot.position == 2
 
 
+def test_a_lot_records_its_co_funding_partner_and_share(staff_user, draft):
+    lot = services.save_lot(
+        db.session, draft, lot_data(partner_code="UNFPA", partner_share=30), actor=staff_user
+    )
+    db.session.commit()
+
+    funder = services.lot_funder(db.session, lot)
+    assert (funder.partner.code, funder.share_percent) == ("UNFPA", 30)
+
+    services.save_lot(db.session, draft, lot_data(partner_code=""), actor=staff_user, lot=lot)
+    db.session.commit()
+    assert services.lot_funder(db.session, lot) is None
+
+
+@pytest.mark.parametrize(
+    ("values", "field", "message"),
+    [
+        (
+            {"partner_code": "NOBODY", "partner_share": 30},
+            "partner_code",
+            "Choose a partner from the list.",
+        ),
+        (
+            {"partner_code": "UNFPA", "partner_share": None},
+            "partner_share",
+            "Give the partner's share of the lot, from %(min)d to %(max)d%%.",
+        ),
+        (
+            {"partner_code": "UNFPA", "partner_share": 120},
+            "partner_share",
+            "Give the partner's share of the lot, from %(min)d to %(max)d%%.",
+        ),
+    ],
+)
+def test_a_lot_partner_must_be_known_and_its_share_a_percentage(
+    staff_user, draft, values, field, message
+):
+    with pytest.raises(services.CallError) as error:
+        services.save_lot(db.session, draft, lot_data(**values), actor=staff_user)
+
+    assert (error.value.field, refusal(error)) == (field, shown(message, min=1, max=100))
+    db.session.rollback()
+    assert count(Lot) == 1
+
+
 @pytest.mark.parametrize(
     ("values", "field", "message"),
     [

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from portal import create_app
 from portal.accounts import services as account_services
 from portal.accounts.models import Role, User, UserRole
+from portal.actions.models import FundedAction, ProgressReport, ReportAttachment, Tranche
 from portal.applications.models import Application, Attachment, BudgetLine, Submission
 from portal.applications.receipts import seal_receipt
 from portal.db import utcnow
@@ -30,6 +31,7 @@ from portal.organisations.models import (
     MemberRole,
     Membership,
 )
+from portal.results.models import Appeal
 from portal.review.models import (
     ConflictDeclaration,
     DeclaredTie,
@@ -78,6 +80,7 @@ class World:
     enrolment: Enrolment | None = None
     reservation: SeatReservation | None = None
     certificate: Certificate | None = None
+    funding: Funding | None = None
 
     def secrets_of_a(self) -> list[str]:
         """Values of association A that nobody outside it may see on a denial."""
@@ -151,6 +154,7 @@ def build_world() -> World:
     certificate = factories.training_certificate(enrolment)
     reservation = factories.seat_reservation(training_session, association_b)
     survey_token = _survey_token(association_b, owner_b)
+    funding = _funding_of(association_a, owner_a, association_b, owner_b)
     return World(
         association_a=association_a,
         association_b=association_b,
@@ -186,7 +190,50 @@ def build_world() -> World:
         enrolment=enrolment,
         reservation=reservation,
         certificate=certificate,
+        funding=funding,
     )
+
+
+@dataclass
+class Funding:
+    """A's funded action (published in a call of its own), with a tranche, a report due and a
+    file sent with it; and an appeal of B against B's own award."""
+
+    action: FundedAction
+    tranche: Tranche
+    report: ProgressReport
+    report_file: ReportAttachment
+    appeal: Appeal
+
+
+def _funding_of(association_a, owner_a, association_b, owner_b) -> Funding:
+    action = factories.funded_action(association_a)
+    tranche = Tranche(action_id=action.id, position=1, planned_on=date.today(), amount=1_000)
+    report = ProgressReport(action_id=action.id, due_on=date.today() + timedelta(days=30))
+    db.session.add_all([tranche, report])
+    db.session.flush()
+    stored = file_store().save(BytesIO(b"%PDF-1.4\n%%EOF\n"))
+    report_file = ReportAttachment(
+        report_id=report.id,
+        storage_key=stored.key,
+        original_name="rapport.pdf",
+        content_type="application/pdf",
+        size=stored.size,
+        sha256=stored.sha256,
+        uploaded_by_id=owner_a.id,
+    )
+    db.session.add(report_file)
+    db.session.commit()
+    appealed = factories.funded_action(association_b)
+    appeal = Appeal(
+        decision_id=appealed.decision_id,
+        application_id=appealed.application_id,
+        motivation="نطلب إعادة النظر",
+        filed_by_id=owner_b.id,
+    )
+    db.session.add(appeal)
+    db.session.commit()
+    return Funding(action, tranche, report, report_file, appeal)
 
 
 def _survey_token(association: Association, owner: User) -> str:
@@ -302,6 +349,30 @@ def _invite_evaluator(call, staff: User) -> None:
     db.session.commit()
 
 
+def _funding_values(funding: Funding, endpoint: str) -> dict:
+    """Fill the results' and funded actions' arguments: A's action, its report and tranche;
+    A's funded application where an appeal is filed; the action's call where results are
+    public."""
+    action = funding.action
+    values = {
+        "action_id": action.id,
+        "decision_id": action.decision_id,
+        "report_id": funding.report.id,
+        "tranche_id": funding.tranche.id,
+        "appeal_id": funding.appeal.id,
+        "year": 2025,
+    }
+    if endpoint == "actions.report_file":
+        values["attachment_id"] = funding.report_file.id
+    if endpoint == "actions.annual_report":
+        values["fmt"] = "xlsx"
+    if endpoint == "results.appeal":
+        values["application_id"] = action.application_id
+    if endpoint in ("results.public_call", "results.open_data_call"):
+        values["code"] = action.call.code
+    return values
+
+
 def url_values(world: World, endpoint: str, arguments) -> dict:
     """Fill a route's URL arguments from the world (A's objects, plan project 21, real tokens)."""
     known = {
@@ -337,6 +408,7 @@ def url_values(world: World, endpoint: str, arguments) -> dict:
     }
     if endpoint.startswith("applications."):
         known.update(kind="activity", index=0)  # the activity plan's first row
+    known.update(_funding_values(world.funding, endpoint))
     values = {}
     for name in sorted(arguments):
         if name == "token" and endpoint in world.tokens:

@@ -323,6 +323,63 @@ EXPECTED |= {
     ("training.survey_results", "GET"): {**STAFF_ONLY, **NOT_EVALUATORS},
     ("training.survey", "GET"): {**EVERYONE_200, **EVALUATORS_200},
     ("training.survey", "POST"): {**EVERYONE_422, E: 422, EU: 422, EC: 422},
+    # --- results: decisions and the committee (staff) ---
+    # The world's call has no committee yet: a sitting is saved (303), the proposal applied
+    # (303); submitting, approving, returning and publishing are refused (422), no minutes (404).
+    ("results.decisions_page", "GET"): {**STAFF_ONLY, **NOT_EVALUATORS},
+    # The world's application is a draft, outside the ranking: htmx, which answers with its
+    # card in the ranking, finds none (404).
+    ("results.record_decision", "POST"): {
+        **STAFF_422,
+        S: Hx(422, 404),
+        AD: Hx(422, 404),
+        **NOT_EVALUATORS,
+    },
+    ("results.apply_proposal", "POST"): {**STAFF_DONE, **NOT_EVALUATORS},
+    ("results.committee", "GET"): {**STAFF_ONLY, **NOT_EVALUATORS},
+    ("results.save_sitting", "POST"): {**STAFF_DONE, **NOT_EVALUATORS},
+    ("results.upload_minutes", "POST"): {**STAFF_422, **NOT_EVALUATORS},
+    ("results.minutes", "GET"): {**STAFF_ONLY, S: 404, AD: 404, **NOT_EVALUATORS},
+    ("results.submit_committee", "POST"): {**STAFF_422, **NOT_EVALUATORS},
+    ("results.approve_committee", "POST"): {**STAFF_422, **NOT_EVALUATORS},
+    ("results.return_committee", "POST"): {**STAFF_422, **NOT_EVALUATORS},
+    ("results.withdraw_award", "GET"): {**STAFF_ONLY, **NOT_EVALUATORS},
+    ("results.withdraw_award", "POST"): {**STAFF_422, **NOT_EVALUATORS},
+    # --- results: publication, appeals (A's published award), public results, open data ---
+    ("results.publish_preview", "GET"): {**STAFF_ONLY, **NOT_EVALUATORS},
+    ("results.publish", "POST"): {**STAFF_422, **NOT_EVALUATORS},
+    ("results.appeal", "GET"): {**READ_A, S: 404, AD: 404, **HIDDEN},
+    ("results.appeal", "POST"): {**EDIT_A_422, S: 404, AD: 404, **HIDDEN},
+    ("results.appeals", "GET"): {**STAFF_ONLY, **NOT_EVALUATORS},
+    ("results.answer_appeal", "GET"): {**STAFF_ONLY, **NOT_EVALUATORS},
+    ("results.answer_appeal", "POST"): {**STAFF_422, **NOT_EVALUATORS},
+    ("results.public_list", "GET"): {**EVERYONE_200, **EVALUATORS_200},
+    ("results.public_call", "GET"): {**EVERYONE_200, **EVALUATORS_200},
+    ("results.open_data", "GET"): {**EVERYONE_200, **EVALUATORS_200},
+    ("results.open_data_call", "GET"): {**EVERYONE_200, **EVALUATORS_200},
+    # --- funded actions (staff edit; A's members read and report) and dashboards ---
+    # An empty links form clears the links (303); removing the unpaid tranche or the untouched
+    # report is done (303); accepting a report not sent is refused with a message (303).
+    ("actions.staff_list", "GET"): {**STAFF_ONLY, **NOT_EVALUATORS},
+    ("actions.staff_action", "GET"): {**STAFF_ONLY, **NOT_EVALUATORS},
+    ("actions.update_agreement", "POST"): {**STAFF_422, **NOT_EVALUATORS},
+    ("actions.update_links", "POST"): {**STAFF_DONE, **NOT_EVALUATORS},
+    ("actions.add_tranche", "POST"): {**STAFF_422, **NOT_EVALUATORS},
+    ("actions.update_tranche", "POST"): {**STAFF_422, **NOT_EVALUATORS},
+    ("actions.remove_tranche", "POST"): {**STAFF_DONE, **NOT_EVALUATORS},
+    ("actions.schedule_report", "POST"): {**STAFF_422, **NOT_EVALUATORS},
+    ("actions.unschedule_report", "POST"): {**STAFF_DONE, **NOT_EVALUATORS},
+    ("actions.accept_report", "POST"): {**STAFF_DONE, **NOT_EVALUATORS},
+    ("actions.return_report", "POST"): {**STAFF_422, **NOT_EVALUATORS},
+    ("actions.association_actions", "GET"): {**READ_A, **HIDDEN},
+    ("actions.action_page", "GET"): {**READ_A, **HIDDEN},
+    ("actions.report_page", "GET"): {**READ_A, **HIDDEN},
+    # Staff read reports but only the association writes them (403).
+    ("actions.save_report", "POST"): {**EDIT_A_422, **HIDDEN},
+    ("actions.upload_report_file", "POST"): {**EDIT_A_422, **HIDDEN},
+    ("actions.report_file", "GET"): {**READ_A, **HIDDEN},
+    ("actions.dashboards", "GET"): {**STAFF_ONLY, **NOT_EVALUATORS},
+    ("actions.annual_report", "GET"): {**STAFF_ONLY, **NOT_EVALUATORS},
 }
 
 
@@ -340,6 +397,7 @@ OF_ASSOCIATION_A = [
         "application_id",
         "enrolment_id",
         "certificate_id",
+        "action_id",
     }
 ]
 

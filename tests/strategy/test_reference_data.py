@@ -6,11 +6,25 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from portal.extensions import db
-from portal.strategy.models import PlanProject, Region, Sdg, StrategicAxis, UnMechanism
+from portal.strategy.models import (
+    FundingPartner,
+    PlanProject,
+    Region,
+    Sdg,
+    StrategicAxis,
+    UnMechanism,
+)
 from portal.strategy.services import load_reference_data
 
-MODELS = (Region, StrategicAxis, PlanProject, Sdg, UnMechanism)
-EXPECTED_COUNTS = {Region: 12, StrategicAxis: 4, PlanProject: 27, Sdg: 17, UnMechanism: 12}
+MODELS = (Region, StrategicAxis, PlanProject, Sdg, UnMechanism, FundingPartner)
+EXPECTED_COUNTS = {
+    Region: 12,
+    StrategicAxis: 4,
+    PlanProject: 27,
+    Sdg: 17,
+    UnMechanism: 12,
+    FundingPartner: 4,
+}
 TREATY_BODIES = {"CESCR", "CCPR", "CRC", "CEDAW", "CAT", "CRPD", "CERD", "CMW", "CED"}
 
 
@@ -51,6 +65,7 @@ def test_load_fills_empty_tables_with_the_plan_reference_data(session, empty_ref
         "plan projects": 27,
         "SDGs": 17,
         "UN mechanisms": 12,
+        "funding partners": 4,
     }
 
 
@@ -128,3 +143,15 @@ def test_loading_restores_an_edited_text_without_duplicating_the_row(session):
     restored = session.scalar(select(Region).where(Region.code == "souss-massa"))
     assert (restored.id, restored.name_fr) == (region_id, name_fr)
     session.rollback()
+
+
+def test_the_funding_partners_are_the_cooperation_programmes_of_plan_projects_13_to_16(app):
+    partners = db.session.scalars(select(FundingPartner).order_by(FundingPartner.code)).all()
+
+    assert {partner.code: partner.plan_project_number for partner in partners} == {
+        "DCAF": 16,
+        "UN-WOMEN": 15,
+        "UNDP": 13,
+        "UNFPA": 14,
+    }
+    assert all(partner.name_ar and partner.name_fr for partner in partners)

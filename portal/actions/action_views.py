@@ -1,0 +1,351 @@
+"""Funded actions' pages: staff list and edit them (agreement, links, tranches, report dates);
+an association's members read their own actions."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from portal.actions import bp, services
+from portal.actions.forms import (
+    ACTION_STATUS_LABELS,
+    REPORT_STATUS_LABELS,
+    AgreementForm,
+    LinksForm,
+    ScheduleForm,
+    TrancheForm,
+)
+from portal.auth.policy import may, require
+from portal.db import utcnow
+from portal.extensions import db
+from portal.forms import EmptyForm, show_refusal
+from portal.htmx import render_page_or_fragment
+from portal.organisations.services import get_association
+from portal.pagination import paginate
+from portal.timeutil import to_local
+
+
+def _today():
+    return to_local(utcnow()).date()
+
+
+def load_action_or_404(action_id: int, rule: str = "actions.view"):
+    """Load an action and ask the policy; another association's action is a 404."""
+    action = services.load_action(db.session, action_id)
+    if action is None:
+        abort(404)
+    require(current_user, rule, action, hide=True)
+    return action
+
+
+# --- the association's actions --------------------------------------------------------------
+
+
+@bp.get("/associations/<int:association_id>/actions")
+@login_required
+def association_actions(association_id: int):
+    """List the association's funded actions with their progress and overdue reports."""
+    association = get_association(db.session, association_id)
+    if association is None:
+        abort(404)
+    require(current_user, "association.view", association, hide=True)
+    return render_template(
+        "actions/association_actions.html",
+        association=association,
+        rows=services.association_actions(db.session, association.id, _today()),
+        statuses=ACTION_STATUS_LABELS,
+    )
+
+
+@bp.get("/actions/<int:action_id>")
+@login_required
+def action_page(action_id: int):
+    """Show an action: agreement, tranches, links, progress and its reports."""
+    action = load_action_or_404(action_id)
+    return render_template(
+        "actions/action.html",
+        action=action,
+        today=_today(),
+        is_overdue=services.is_overdue,
+        statuses=ACTION_STATUS_LABELS,
+        report_statuses=REPORT_STATUS_LABELS,
+        may_manage=may(current_user, "actions.manage"),
+    )
+
+
+# --- staff ----------------------------------------------------------------------------------
+
+
+def _staff_filters() -> services.ActionFilters:
+    return services.ActionFilters(
+        call_id=request.args.get("call", type=int),
+        lot_id=request.args.get("lot", type=int),
+        status=request.args.get("status", "")[:20],
+    )
+
+
+@bp.get("/staff/actions")
+@login_required
+def staff_list():
+    """List funded actions for staff, filtered by call, lot and status, by pages."""
+    require(current_user, "actions.manage")
+    filters = _staff_filters()
+    page = paginate(
+        db.session,
+        services.staff_query(filters, _today()),
+        request.args.get("page", 1, type=int),
+        services.PAGE_SIZE,
+    )
+    return render_page_or_fragment(
+        "actions/staff_list.html",
+        "actions/_staff_rows.html",
+        page=page,
+        filters=filters,
+        calls=services.calls_with_actions(db.session),
+        statuses=ACTION_STATUS_LABELS,
+    )
+
+
+def _staff_page(action, status: int = 200, **forms):
+    locale = str(get_locale())
+    links_form = forms.get("links_form")
+    if links_form is None:
+        links_form = LinksForm(
+            formdata=None,
+            axes=[axis.code for axis in action.axes],
+            plan_projects=[str(project.number) for project in action.plan_projects],
+            sdgs=[str(sdg.number) for sdg in action.sdgs],
+            un_mechanisms=[mechanism.code for mechanism in action.un_mechanisms],
+            un_recommendations=action.un_recommendations,
+        )
+    links_form.fill_choices(services.link_choices(db.session), locale)
+    agreement_form = forms.get("agreement_form") or AgreementForm(
+        formdata=None,
+        agreement_reference=action.agreement_reference,
+        starts_on=action.starts_on,
+        ends_on=action.ends_on,
+        status=action.status.value,
+    )
+    edited = forms.get("tranche_form"), forms.get("tranche_id")
+    tranche_forms = {
+        tranche.id: edited[0]
+        if edited[1] == tranche.id
+        else TrancheForm(
+            formdata=None,
+            prefix=f"t{tranche.id}",
+            planned_on=tranche.planned_on,
+            amount=str(tranche.amount),
+            paid_on=tranche.paid_on,
+            paid_amount="" if tranche.paid_amount is None else str(tranche.paid_amount),
+        )
+        for tranche in action.tranches
+    }
+    page = render_template(
+        "actions/staff_action.html",
+        action=action,
+        today=_today(),
+        is_overdue=services.is_overdue,
+        statuses=ACTION_STATUS_LABELS,
+        report_statuses=REPORT_STATUS_LABELS,
+        agreement_form=agreement_form,
+        links_form=links_form,
+        tranche_forms=tranche_forms,
+        new_tranche_form=forms.get("new_tranche_form") or TrancheForm(formdata=None, prefix="new"),
+        schedule_form=forms.get("schedule_form") or ScheduleForm(formdata=None),
+        action_form=EmptyForm(),
+        planned_total=sum(tranche.amount for tranche in action.tranches),
+        paid_total=sum(tranche.paid_amount or 0 for tranche in action.tranches),
+    )
+    return page, status
+
+
+def _done(action, message: str):
+    db.session.commit()
+    flash(message, "success")
+    return redirect(url_for("actions.staff_action", action_id=action.id), 303)
+
+
+@bp.get("/staff/actions/<int:action_id>")
+@login_required
+def staff_action(action_id: int):
+    """Show the action's edit page for staff."""
+    require(current_user, "actions.manage")
+    return _staff_page(load_action_or_404(action_id, "actions.manage"))
+
+
+@bp.post("/staff/actions/<int:action_id>/agreement")
+@login_required
+def update_agreement(action_id: int):
+    """Set the agreement reference, dates and status."""
+    require(current_user, "actions.manage")
+    action = load_action_or_404(action_id, "actions.manage")
+    form = AgreementForm()
+    if form.validate_on_submit():
+        try:
+            services.update_agreement(
+                db.session,
+                action,
+                agreement_reference=form.agreement_reference.data or "",
+                starts_on=form.starts_on.data,
+                ends_on=form.ends_on.data,
+                status=form.status.data,
+                actor=current_user,
+            )
+        except services.ActionError as error:
+            db.session.rollback()
+            show_refusal(form, error)
+        else:
+            return _done(action, _("The agreement is saved."))
+    return _staff_page(load_action_or_404(action_id, "actions.manage"), 422, agreement_form=form)
+
+
+def _numbers(values) -> list[int]:
+    return [int(value) for value in values or [] if str(value).isdigit()]
+
+
+@bp.post("/staff/actions/<int:action_id>/links")
+@login_required
+def update_links(action_id: int):
+    """Link the action to axes, action-plan projects, SDGs, UN mechanisms and recommendations."""
+    require(current_user, "actions.manage")
+    action = load_action_or_404(action_id, "actions.manage")
+    form = LinksForm()
+    form.fill_choices(services.link_choices(db.session), str(get_locale()))
+    if form.validate_on_submit():
+        try:
+            services.update_links(
+                db.session,
+                action,
+                axes=form.axes.data or [],
+                plan_projects=_numbers(form.plan_projects.data),
+                sdgs=_numbers(form.sdgs.data),
+                un_mechanisms=form.un_mechanisms.data or [],
+                un_recommendations=form.un_recommendations.data or "",
+                actor=current_user,
+            )
+        except services.ActionError as error:
+            db.session.rollback()
+            show_refusal(form, error)
+        else:
+            return _done(action, _("The links are saved."))
+    return _staff_page(load_action_or_404(action_id, "actions.manage"), 422, links_form=form)
+
+
+def _tranche_data(form: TrancheForm) -> dict:
+    return {
+        "planned_on": form.planned_on.data,
+        "amount": form.amount.data,
+        "paid_on": form.paid_on.data,
+        "paid_amount": form.paid_amount.data,
+    }
+
+
+@bp.post("/staff/actions/<int:action_id>/tranches")
+@login_required
+def add_tranche(action_id: int):
+    """Plan a payment tranche, within the awarded amount."""
+    require(current_user, "actions.manage")
+    action = load_action_or_404(action_id, "actions.manage")
+    form = TrancheForm(prefix="new")
+    if form.validate_on_submit():
+        try:
+            services.add_tranche(db.session, action, _tranche_data(form), actor=current_user)
+        except services.ActionError as error:
+            db.session.rollback()
+            show_refusal(form, error)
+        else:
+            return _done(action, _("The tranche is added."))
+    return _staff_page(load_action_or_404(action_id, "actions.manage"), 422, new_tranche_form=form)
+
+
+def _tranche_or_404(action, tranche_id: int):
+    tranche = next((item for item in action.tranches if item.id == tranche_id), None)
+    if tranche is None:
+        abort(404)
+    return tranche
+
+
+@bp.post("/staff/actions/<int:action_id>/tranches/<int:tranche_id>")
+@login_required
+def update_tranche(action_id: int, tranche_id: int):
+    """Change a tranche's plan, or record when and how much was paid."""
+    require(current_user, "actions.manage")
+    action = load_action_or_404(action_id, "actions.manage")
+    tranche = _tranche_or_404(action, tranche_id)
+    form = TrancheForm(prefix=f"t{tranche.id}")
+    if form.validate_on_submit():
+        try:
+            services.update_tranche(
+                db.session, action, tranche, _tranche_data(form), actor=current_user
+            )
+        except services.ActionError as error:
+            db.session.rollback()
+            show_refusal(form, error)
+        else:
+            return _done(action, _("The tranche is saved."))
+    return _staff_page(
+        load_action_or_404(action_id, "actions.manage"),
+        422,
+        tranche_form=form,
+        tranche_id=tranche_id,
+    )
+
+
+@bp.post("/staff/actions/<int:action_id>/tranches/<int:tranche_id>/remove")
+@login_required
+def remove_tranche(action_id: int, tranche_id: int):
+    """Remove a tranche not yet paid."""
+    require(current_user, "actions.manage")
+    action = load_action_or_404(action_id, "actions.manage")
+    tranche = _tranche_or_404(action, tranche_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        services.remove_tranche(db.session, action, tranche, actor=current_user)
+    except services.ActionError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+        return redirect(url_for("actions.staff_action", action_id=action_id), 303)
+    return _done(action, _("The tranche is removed."))
+
+
+@bp.post("/staff/actions/<int:action_id>/reports")
+@login_required
+def schedule_report(action_id: int):
+    """Add a date on which the association owes a report."""
+    require(current_user, "actions.manage")
+    action = load_action_or_404(action_id, "actions.manage")
+    form = ScheduleForm()
+    if form.validate_on_submit():
+        try:
+            services.schedule_report(
+                db.session, action, form.due_on.data, bool(form.final.data), actor=current_user
+            )
+        except services.ActionError as error:
+            db.session.rollback()
+            show_refusal(form, error)
+        else:
+            return _done(action, _("The report date is added."))
+    return _staff_page(load_action_or_404(action_id, "actions.manage"), 422, schedule_form=form)
+
+
+@bp.post("/staff/actions/<int:action_id>/reports/<int:report_id>/remove")
+@login_required
+def unschedule_report(action_id: int, report_id: int):
+    """Remove a report date the association has not started on."""
+    require(current_user, "actions.manage")
+    action = load_action_or_404(action_id, "actions.manage")
+    report = next((item for item in action.reports if item.id == report_id), None)
+    if report is None:
+        abort(404)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        services.unschedule_report(db.session, action, report, actor=current_user)
+    except services.ActionError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+        return redirect(url_for("actions.staff_action", action_id=action_id), 303)
+    return _done(action, _("The report date is removed."))
