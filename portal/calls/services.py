@@ -96,6 +96,15 @@ def load_call(session: Session, call_id: int) -> Call | None:
     return session.scalar(query)
 
 
+def load_call_with_criteria(session: Session, call_id: int) -> Call | None:
+    """Return a call with its criteria and lots: what ranking and deciding pages read."""
+    return session.scalar(
+        select(Call)
+        .where(Call.id == call_id)
+        .options(selectinload(Call.criteria), selectinload(Call.lots))
+    )
+
+
 def open_calls(session: Session, now: datetime | None = None) -> list[Call]:
     """Return the published calls whose deadline has not passed, soonest deadline first."""
     now = now or utcnow()

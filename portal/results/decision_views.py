@@ -9,12 +9,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from portal.accounts.models import User
 from portal.applications.models import Application
 from portal.auth.policy import require
 from portal.calls.models import Call
+from portal.calls.services import load_call_with_criteria
 from portal.extensions import db
 from portal.forms import EmptyForm, show_refusal
 from portal.htmx import is_htmx
@@ -46,11 +46,7 @@ def _locale() -> str:
 def load_call(call_id: int) -> Call:
     """Return the call with its lots and criteria for staff who decide; else 403/404."""
     require(current_user, "results.decide")
-    call = db.session.scalar(
-        select(Call)
-        .where(Call.id == call_id)
-        .options(selectinload(Call.criteria), selectinload(Call.lots))
-    )
+    call = load_call_with_criteria(db.session, call_id)
     if call is None:
         abort(404)
     return call

@@ -17,8 +17,6 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 from wtforms import BooleanField, DateTimeLocalField, IntegerField, StringField, TextAreaField
 from wtforms.validators import (
     DataRequired,
@@ -32,6 +30,7 @@ from wtforms.validators import (
 from portal import exports
 from portal.auth.policy import require
 from portal.calls.models import Call
+from portal.calls.services import load_call_with_criteria
 from portal.extensions import db
 from portal.forms import NUMBER, show_refusal
 from portal.htmx import is_htmx
@@ -134,11 +133,7 @@ def _locale() -> str:
 def load_call(call_id: int) -> Call:
     """Return the call with its criteria and lots if the user may run reviews; else 403/404."""
     require(current_user, "review.manage")
-    call = db.session.scalar(
-        select(Call)
-        .where(Call.id == call_id)
-        .options(selectinload(Call.criteria), selectinload(Call.lots))
-    )
+    call = load_call_with_criteria(db.session, call_id)
     if call is None:
         abort(404)
     return call
