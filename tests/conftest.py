@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from portal import create_app
 from portal.audit import triggers
 from portal.extensions import db as _db
+from portal.extensions import limiter
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_TABLES = (
@@ -53,6 +54,9 @@ def _postgres_database(base_url: str):
     try:
         with admin.connect() as connection:
             connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+            # A test database needs no durability: not waiting for the disk on every commit
+            # makes the suite markedly faster.
+            connection.execute(sa.text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     except sa.exc.OperationalError as error:
         admin.dispose()
         if _flag("REQUIRE_POSTGRES"):
@@ -126,8 +130,7 @@ def _clean_tables(engine) -> None:
     ]
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
-            names = ", ".join(f'"{table.name}"' for table in tables)
-            connection.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            _truncate_filled_tables(connection, tables)
         else:
             # SQLite has no TRUNCATE: lift the audit trail's append-only triggers meanwhile.
             for statement in triggers.drop_statements("sqlite"):
@@ -138,13 +141,81 @@ def _clean_tables(engine) -> None:
                 connection.execute(sa.text(statement))
 
 
+def _truncate_filled_tables(connection, tables) -> None:
+    """Truncate only the tables holding rows, then restart every sequence.
+
+    TRUNCATE costs the same whether a table is empty or not, and a test fills a handful of the
+    schema's tables: asking which ones first makes the clean-up several times faster.
+    """
+    probes = sa.union_all(
+        *(
+            sa.select(sa.literal(table.name)).where(sa.exists(sa.select(1).select_from(table)))
+            for table in tables
+        )
+    )
+    filled = connection.execute(probes).scalars().all()
+    if filled:
+        names = ", ".join(f'"{name}"' for name in filled)
+        connection.execute(sa.text(f"TRUNCATE {names} CASCADE"))
+    # A rolled-back insert moves a sequence on an empty table too: restart them all.
+    connection.execute(
+        sa.text(
+            "SELECT setval(s.oid, 1, false) FROM pg_class s "
+            "JOIN pg_depend d ON d.objid = s.oid AND d.deptype IN ('a', 'i') "
+            "JOIN pg_class t ON t.oid = d.refobjid "
+            "WHERE s.relkind = 'S' AND t.relname <> ALL(:kept)"
+        ),
+        {"kept": list(REFERENCE_TABLES)},
+    )
+
+
+class _SharedApp:
+    """One app per test process for the plain `app` fixture: building an app compiles every
+    URL rule, which costs more than most tests. Each test gets the settings and extensions the
+    app was built with back, and its own upload folder.
+
+    The rate limiter is one object for every app, set by the last app built: it is put back as
+    the shared app left it, with its counts emptied."""
+
+    def __init__(self, database_url: str, tmp_path: Path):
+        self.app = make_app(database_url, tmp_path)
+        self.config = dict(self.app.config)
+        self.extensions = dict(self.app.extensions)
+        self.limiter = dict(vars(limiter))
+
+    def for_test(self, tmp_path: Path):
+        app = self.app
+        app.config.clear()
+        app.config.update(self.config, UPLOAD_DIR=str(tmp_path / "uploads"))
+        app.extensions.clear()
+        app.extensions.update(self.extensions)
+        vars(limiter).update(self.limiter)
+        if limiter.enabled:
+            limiter.reset()
+        return app
+
+
+@pytest.fixture(scope="session")
+def _shared_app(migrated, tmp_path_factory):
+    shared = _SharedApp(migrated, tmp_path_factory.mktemp("shared"))
+    yield shared
+    with shared.app.app_context():
+        _db.engine.dispose()
+
+
 @pytest.fixture
-def app_factory(migrated, tmp_path):
-    """Make apps with extra settings; each is torn down after the test."""
+def app_factory(migrated, tmp_path, _shared_app):
+    """Make apps with extra settings; each is torn down after the test.
+
+    `shared=True` with no settings gives the process's shared app instead of a new one.
+    """
     apps = []
 
-    def build(**overrides):
-        app = make_app(migrated, tmp_path, **overrides)
+    def build(*, shared: bool = False, **overrides):
+        if shared and not overrides:
+            app = _shared_app.for_test(tmp_path)
+        else:
+            app = make_app(migrated, tmp_path, **overrides)
         app.test_client_class = CsrfClient
         apps.append(app)
         return app
@@ -154,12 +225,13 @@ def app_factory(migrated, tmp_path):
         with app.app_context():
             _db.session.remove()
             _clean_tables(_db.engine)
-            _db.engine.dispose()
+            if app is not _shared_app.app:
+                _db.engine.dispose()
 
 
 @pytest.fixture
 def app(app_factory):
-    app = app_factory()
+    app = app_factory(shared=True)
     with app.app_context():
         yield app
 
