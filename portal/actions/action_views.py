@@ -1,5 +1,5 @@
-"""Funded actions' pages: staff list and edit them (agreement, links, tranches, report dates);
-an association's members read their own actions."""
+"""Funded actions' pages: staff list and edit them (agreement, links, tranches, milestones,
+report dates); an association's members read their own actions."""
 
 from __future__ import annotations
 
@@ -14,21 +14,21 @@ from portal.actions.forms import (
     REPORT_STATUS_LABELS,
     AgreementForm,
     LinksForm,
+    MilestoneDoneForm,
+    MilestoneForm,
     ScheduleForm,
     TrancheForm,
 )
 from portal.auth.policy import may, require
-from portal.db import utcnow
 from portal.extensions import db
 from portal.forms import EmptyForm, show_refusal
 from portal.htmx import render_page_or_fragment
 from portal.organisations.services import get_association
 from portal.pagination import paginate
-from portal.timeutil import to_local
 
 
 def _today():
-    return to_local(utcnow()).date()
+    return services.local_today()
 
 
 def load_action_or_404(action_id: int, rule: str = "actions.view"):
@@ -142,6 +142,13 @@ def _staff_page(action, status: int = 200, **forms):
         )
         for tranche in action.tranches
     }
+    edited_milestone = forms.get("milestone_form"), forms.get("milestone_id")
+    milestone_forms = {
+        milestone.id: edited_milestone[0]
+        if edited_milestone[1] == milestone.id
+        else _milestone_form(milestone)
+        for milestone in action.milestones
+    }
     page = render_template(
         "actions/staff_action.html",
         action=action,
@@ -153,6 +160,9 @@ def _staff_page(action, status: int = 200, **forms):
         links_form=links_form,
         tranche_forms=tranche_forms,
         new_tranche_form=forms.get("new_tranche_form") or TrancheForm(formdata=None, prefix="new"),
+        milestone_forms=milestone_forms,
+        new_milestone_form=forms.get("new_milestone_form")
+        or MilestoneForm(formdata=None, prefix="milestone"),
         schedule_form=forms.get("schedule_form") or ScheduleForm(formdata=None),
         action_form=EmptyForm(),
         planned_total=sum(tranche.amount for tranche in action.tranches),
@@ -309,6 +319,118 @@ def remove_tranche(action_id: int, tranche_id: int):
         flash(str(error.message), "error")
         return redirect(url_for("actions.staff_action", action_id=action_id), 303)
     return _done(action, _("The tranche is removed."))
+
+
+def _milestone_form(milestone) -> MilestoneForm:
+    """Return the milestone's edit form, filled with its stored values."""
+    return MilestoneForm(
+        formdata=None,
+        prefix=f"m{milestone.id}",
+        title=milestone.title,
+        due_on=milestone.due_on,
+        done_on=milestone.done_on,
+    )
+
+
+def _milestone_data(form: MilestoneForm) -> dict:
+    return {"title": form.title.data, "due_on": form.due_on.data, "done_on": form.done_on.data}
+
+
+def _milestone_or_404(action, milestone_id: int):
+    milestone = next((item for item in action.milestones if item.id == milestone_id), None)
+    if milestone is None:
+        abort(404)
+    return milestone
+
+
+@bp.post("/staff/actions/<int:action_id>/milestones")
+@login_required
+def add_milestone(action_id: int):
+    """Add a milestone: title, due date, and done date if already reached."""
+    require(current_user, "actions.manage")
+    action = load_action_or_404(action_id, "actions.manage")
+    form = MilestoneForm(prefix="milestone")
+    if form.validate_on_submit():
+        try:
+            services.add_milestone(db.session, action, _milestone_data(form), actor=current_user)
+        except services.ActionError as error:
+            db.session.rollback()
+            show_refusal(form, error)
+        else:
+            return _done(action, _("The milestone is added."))
+    return _staff_page(
+        load_action_or_404(action_id, "actions.manage"), 422, new_milestone_form=form
+    )
+
+
+@bp.post("/staff/actions/<int:action_id>/milestones/<int:milestone_id>")
+@login_required
+def update_milestone(action_id: int, milestone_id: int):
+    """Change a milestone's title, due date or done date."""
+    require(current_user, "actions.manage")
+    action = load_action_or_404(action_id, "actions.manage")
+    milestone = _milestone_or_404(action, milestone_id)
+    form = MilestoneForm(prefix=f"m{milestone.id}")
+    if form.validate_on_submit():
+        try:
+            services.update_milestone(
+                db.session, action, milestone, _milestone_data(form), actor=current_user
+            )
+        except services.ActionError as error:
+            db.session.rollback()
+            show_refusal(form, error)
+        else:
+            return _done(action, _("The milestone is saved."))
+    return _staff_page(
+        load_action_or_404(action_id, "actions.manage"),
+        422,
+        milestone_form=form,
+        milestone_id=milestone_id,
+    )
+
+
+@bp.post("/staff/actions/<int:action_id>/milestones/<int:milestone_id>/done")
+@login_required
+def set_milestone_done(action_id: int, milestone_id: int):
+    """Mark a milestone done today (`done=1`; one already done keeps its date) or not done."""
+    require(current_user, "actions.manage")
+    action = load_action_or_404(action_id, "actions.manage")
+    milestone = _milestone_or_404(action, milestone_id)
+    form = MilestoneDoneForm()
+    if not form.validate_on_submit():
+        abort(400)
+    done = form.done.data == "1"
+    try:
+        services.set_milestone_done(
+            db.session,
+            action,
+            milestone,
+            (milestone.done_on or _today()) if done else None,
+            actor=current_user,
+        )
+    except services.ActionError as error:
+        db.session.rollback()
+        action = load_action_or_404(action_id, "actions.manage")
+        row_form = _milestone_form(_milestone_or_404(action, milestone_id))
+        show_refusal(row_form, error)
+        return _staff_page(action, 422, milestone_form=row_form, milestone_id=milestone_id)
+    return _done(
+        action,
+        _("The milestone is marked done.") if done else _("The milestone is marked not done."),
+    )
+
+
+@bp.post("/staff/actions/<int:action_id>/milestones/<int:milestone_id>/remove")
+@login_required
+def remove_milestone(action_id: int, milestone_id: int):
+    """Remove a milestone."""
+    require(current_user, "actions.manage")
+    action = load_action_or_404(action_id, "actions.manage")
+    milestone = _milestone_or_404(action, milestone_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    services.remove_milestone(db.session, action, milestone, actor=current_user)
+    return _done(action, _("The milestone is removed."))
 
 
 @bp.post("/staff/actions/<int:action_id>/reports")

@@ -99,6 +99,33 @@ class TrancheForm(FlaskForm):
     paid_amount = StringField(_l("Amount paid (MAD)"), render_kw=NUMBER)
 
 
+REAL_DATE = _l("Enter a real date, such as 2026-03-31.")
+
+
+class MilestoneForm(FlaskForm):
+    """A milestone: what the action is to reach, by when, and when it was reached (staff)."""
+
+    # Required, trimmed and checked by the service (one message, whatever the blank typed).
+    title = StringField(_l("Milestone"), render_kw={"maxlength": 200})
+    due_on = DateField(
+        _l("Due on"),
+        validators=[InputRequired(_l("Enter a date."))],
+        invalid_value_message=REAL_DATE,
+    )
+    done_on = DateField(
+        _l("Done on"),
+        description=_l("Leave empty while the milestone is not reached."),
+        validators=[Optional()],
+        invalid_value_message=REAL_DATE,
+    )
+
+
+class MilestoneDoneForm(FlaskForm):
+    """The button marking a milestone reached today ("1") or not reached (anything else)."""
+
+    done = HiddenField()
+
+
 class ScheduleForm(FlaskForm):
     """A date on which the association owes a report (staff)."""
 

@@ -1,5 +1,5 @@
 """Funded actions: what a funded application becomes once its results are published, with its
-agreement, payment tranches, links to the action plan and its progress reports."""
+agreement, payment tranches, milestones, links to the action plan and its progress reports."""
 
 from __future__ import annotations
 
@@ -66,7 +66,9 @@ class FundedAction(db.Model):
     status: Mapped[ActionStatus] = mapped_column(
         enum_type(ActionStatus), default=ActionStatus.NOT_STARTED
     )
-    # From the last accepted report: how far the action has come, 0 to 100.
+    # How far the action has come, 0 to 100: the higher of the last accepted report's figure and
+    # the share of milestones done (`progress_by_rule`), stored for the dashboards and kept up to
+    # date by portal.actions.services.refresh_progress.
     progress_percent: Mapped[int] = mapped_column(default=0)
     # Beneficiaries planned, by sex × age group, copied from the application at funding.
     beneficiaries_planned: Mapped[dict] = mapped_column(JSON, default=dict)
@@ -94,6 +96,11 @@ class FundedAction(db.Model):
     reports: Mapped[list[ProgressReport]] = relationship(
         back_populates="action", cascade="all, delete-orphan", order_by="ProgressReport.due_on"
     )
+    milestones: Mapped[list[Milestone]] = relationship(
+        back_populates="action",
+        cascade="all, delete-orphan",
+        order_by=lambda: (Milestone.due_on, Milestone.position),
+    )
 
     __table_args__ = (
         CheckConstraint("amount_awarded > 0", name="amount_positive"),
@@ -102,6 +109,42 @@ class FundedAction(db.Model):
             "ends_on IS NULL OR starts_on IS NULL OR ends_on >= starts_on", name="dates_ordered"
         ),
     )
+
+    @property
+    def milestones_done(self) -> int:
+        """Count the milestones reached."""
+        return sum(1 for milestone in self.milestones if milestone.is_done)
+
+    @property
+    def milestone_percent(self) -> int | None:
+        """Return the share of milestones done, rounded down to a whole percent (None without
+        milestones)."""
+        if not self.milestones:
+            return None
+        return self.milestones_done * 100 // len(self.milestones)
+
+    @property
+    def reported_percent(self) -> int | None:
+        """Return the progress of the last accepted report that gives one (None before)."""
+        accepted = [
+            report
+            for report in self.reports
+            if report.status == ReportStatus.ACCEPTED and report.progress_percent is not None
+        ]
+        if not accepted:
+            return None
+        return max(accepted, key=_report_recency).progress_percent
+
+    @property
+    def progress_by_rule(self) -> int:
+        """Return the progress the rule gives: the higher of the last accepted report's figure
+        and the share of milestones done."""
+        return max(self.reported_percent or 0, self.milestone_percent or 0)
+
+
+def _report_recency(report: ProgressReport) -> tuple:
+    reviewed = report.reviewed_at.timestamp() if report.reviewed_at is not None else 0.0
+    return report.due_on, reviewed, report.id or 0
 
 
 class Tranche(db.Model):
@@ -125,6 +168,34 @@ class Tranche(db.Model):
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("paid_amount IS NULL OR paid_amount >= 0", name="paid_not_negative"),
     )
+
+
+class Milestone(db.Model):
+    """A step the action is to reach by a date, and the date it was reached."""
+
+    __tablename__ = "milestone"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    action_id: Mapped[int] = mapped_column(
+        ForeignKey("funded_action.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(default=1)
+    title: Mapped[str] = mapped_column(String(200))
+    due_on: Mapped[date]
+    done_on: Mapped[date | None]
+
+    action: Mapped[FundedAction] = relationship(back_populates="milestones")
+
+    __table_args__ = (CheckConstraint("title <> ''", name="title_not_empty"),)
+
+    @property
+    def is_done(self) -> bool:
+        """Tell whether the milestone is reached."""
+        return self.done_on is not None
+
+    def is_overdue(self, today: date) -> bool:
+        """Tell whether the milestone is not reached and its due date has passed."""
+        return self.done_on is None and self.due_on < today
 
 
 class ProgressReport(db.Model):

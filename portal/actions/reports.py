@@ -18,7 +18,7 @@ from portal.actions.models import (
     ReportAttachment,
     ReportStatus,
 )
-from portal.actions.services import MAX_AMOUNT, OPEN_REPORT_STATUSES
+from portal.actions.services import MAX_AMOUNT, OPEN_REPORT_STATUSES, refresh_progress
 from portal.applications.services import BENEFICIARY_GROUPS, is_whole_number
 from portal.audit.services import record_event
 from portal.db import utcnow
@@ -280,22 +280,28 @@ def _notify_members(session: Session, action: FundedAction, template: str, **con
 
 
 def accept_report(session: Session, report: ProgressReport, *, actor) -> None:
-    """Accept a sent report: the action takes its progress and is under way (completed when the
+    """Accept a sent report: the action's progress follows its rule (the higher of this report's
+    figure and the share of milestones done) and the action is under way (completed when the
     report is the final one); the association is told."""
     _ensure_waiting(report)
     action = report.action
-    before = {"status": action.status.value, "progress_percent": action.progress_percent}
+    status_before = action.status.value
     report.status = ReportStatus.ACCEPTED
     report.reviewed_by_id = actor.id
     report.reviewed_at = utcnow()
     report.version += 1
-    if report.progress_percent is not None:
-        action.progress_percent = report.progress_percent
     action.status = ActionStatus.COMPLETED if report.final else ActionStatus.IN_PROGRESS
     session.flush()
-    after = {"status": action.status.value, "progress_percent": action.progress_percent}
-    record_event(session, actor, "report.accepted", report, action_id=action.id)
-    record_event(session, actor, "action.progress_updated", action, before=before, after=after)
+    record_event(
+        session,
+        actor,
+        "report.accepted",
+        report,
+        action_id=action.id,
+        progress_percent=report.progress_percent,
+        action_status={"before": status_before, "after": action.status.value},
+    )
+    refresh_progress(session, action, actor=actor)
     _notify_members(session, action, "actions_report_accepted", report=report)
 
 

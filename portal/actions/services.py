@@ -1,12 +1,14 @@
 """Rules of funded actions: opening one from a published award, with the application's links;
-the lists; staff edits of the agreement, links, payment tranches and report schedule, audited."""
+the lists; staff edits of the agreement, links, payment tranches, milestones and report schedule,
+audited; the action's progress by its rule."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 
-from flask_babel import format_decimal
+from flask_babel import format_date, format_decimal
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -14,6 +16,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from portal.actions.models import (
     ActionStatus,
     FundedAction,
+    Milestone,
     ProgressReport,
     ReportStatus,
     Tranche,
@@ -22,9 +25,11 @@ from portal.applications.models import Application
 from portal.applications.services import is_whole_number
 from portal.audit.services import record_event
 from portal.calls.models import Call
+from portal.db import utcnow
 from portal.results.models import Decision, Outcome
 from portal.rules import RuleRefused
 from portal.strategy.models import PlanProject, Sdg, StrategicAxis, UnMechanism
+from portal.timeutil import to_local
 
 # Reports the association still owes: not yet sent, or sent back for changes.
 OPEN_REPORT_STATUSES = (ReportStatus.DUE, ReportStatus.CHANGES_REQUESTED)
@@ -78,6 +83,9 @@ def _plan_projects_of(application) -> list:
 
 PAGE_SIZE = 50
 MAX_AMOUNT = 10**10  # ten billion dirhams: anything above is a typing mistake
+MAX_MILESTONE_TITLE = 200
+# A title is one line: tabs, line breaks and other control characters are refused.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class ActionError(RuleRefused):
@@ -86,7 +94,7 @@ class ActionError(RuleRefused):
 
 def load_action(session: Session, action_id: int) -> FundedAction | None:
     """Return the action with what its pages show: application and budget lines, call, lot,
-    association, links, tranches and reports with their files."""
+    association, links, tranches, milestones and reports with their files."""
     query = (
         select(FundedAction)
         .options(
@@ -99,6 +107,7 @@ def load_action(session: Session, action_id: int) -> FundedAction | None:
             selectinload(FundedAction.sdgs),
             selectinload(FundedAction.un_mechanisms),
             selectinload(FundedAction.tranches),
+            selectinload(FundedAction.milestones),
             selectinload(FundedAction.reports).selectinload(ProgressReport.attachments),
         )
         .where(FundedAction.id == action_id)
@@ -401,6 +410,168 @@ def remove_tranche(session: Session, action: FundedAction, tranche: Tranche, *, 
     action.tranches.remove(tranche)
     session.flush()
     record_event(session, actor, "action.tranche_removed", action, before=before, after=None)
+
+
+# --- progress -------------------------------------------------------------------------------
+
+
+def local_today() -> date:
+    """Return today's date in the portal's time zone (Morocco's, by default)."""
+    return to_local(utcnow()).date()
+
+
+def refresh_progress(session: Session, action: FundedAction, *, actor) -> bool:
+    """Set the action's stored progress by its rule — the higher of the last accepted report's
+    figure and the share of milestones done — and audit a change; tell whether it changed."""
+    before = action.progress_percent
+    after = action.progress_by_rule
+    if before == after:
+        return False
+    action.progress_percent = after
+    session.flush()
+    record_event(
+        session,
+        actor,
+        "action.progress_updated",
+        action,
+        before={"progress_percent": before},
+        after={"progress_percent": after},
+    )
+    return True
+
+
+# --- milestones (staff) ---------------------------------------------------------------------
+
+
+def _milestone_values(milestone: Milestone) -> dict:
+    return {
+        "id": milestone.id,
+        "position": milestone.position,
+        "title": milestone.title,
+        "due_on": milestone.due_on.isoformat(),
+        "done_on": milestone.done_on.isoformat() if milestone.done_on else None,
+    }
+
+
+def _clean_milestone_title(raw) -> str:
+    title = str(raw if raw is not None else "").strip()
+    if not title:
+        raise ActionError(_l("Give the milestone a title."), field="title")
+    if CONTROL_CHARACTERS.search(title):
+        raise ActionError(
+            _l("Write the title on one line, without tabs or other control characters."),
+            field="title",
+        )
+    if len(title) > MAX_MILESTONE_TITLE:
+        raise ActionError(
+            _l("Give the title in at most %(n)d characters.", n=MAX_MILESTONE_TITLE),
+            field="title",
+        )
+    return title
+
+
+def _check_done_on(action: FundedAction, done_on: date | None, today: date) -> None:
+    if done_on is None:
+        return
+    if done_on > today:
+        raise ActionError(
+            _l("A milestone cannot be reached in the future: give today's date or an earlier one."),
+            field="done_on",
+        )
+    if action.starts_on is not None and done_on < action.starts_on:
+        raise ActionError(
+            _l(
+                "A milestone cannot be reached before the action starts, on %(date)s.",
+                date=format_date(action.starts_on, "long"),
+            ),
+            field="done_on",
+        )
+
+
+def _clean_milestone(action: FundedAction, data: dict, today: date) -> dict:
+    title = _clean_milestone_title(data.get("title"))
+    due_on = data.get("due_on")
+    if not isinstance(due_on, date):
+        raise ActionError(_l("Enter a date."), field="due_on")
+    done_on = data.get("done_on")
+    if done_on is not None and not isinstance(done_on, date):
+        raise ActionError(_l("Enter a real date, such as 2026-03-31."), field="done_on")
+    _check_done_on(action, done_on, today)
+    return {"title": title, "due_on": due_on, "done_on": done_on}
+
+
+def add_milestone(
+    session: Session, action: FundedAction, data: dict, *, actor, today: date | None = None
+) -> Milestone:
+    """Add a milestone (title, due date; done date if already reached); refresh the progress."""
+    values = _clean_milestone(action, data, today or local_today())
+    position = max((item.position for item in action.milestones), default=0) + 1
+    milestone = Milestone(position=position, **values)
+    action.milestones.append(milestone)
+    session.flush()
+    record_event(
+        session,
+        actor,
+        "action.milestone_added",
+        action,
+        before=None,
+        after=_milestone_values(milestone),
+    )
+    refresh_progress(session, action, actor=actor)
+    return milestone
+
+
+def update_milestone(
+    session: Session,
+    action: FundedAction,
+    milestone: Milestone,
+    data: dict,
+    *,
+    actor,
+    today: date | None = None,
+) -> None:
+    """Change a milestone's title, due date or done date; refresh the progress."""
+    values = _clean_milestone(action, data, today or local_today())
+    _change_milestone(session, action, milestone, values, actor=actor)
+
+
+def set_milestone_done(
+    session: Session,
+    action: FundedAction,
+    milestone: Milestone,
+    done_on: date | None,
+    *,
+    actor,
+    today: date | None = None,
+) -> None:
+    """Mark a milestone reached on a date, or not reached (None); refresh the progress."""
+    _check_done_on(action, done_on, today or local_today())
+    _change_milestone(session, action, milestone, {"done_on": done_on}, actor=actor)
+
+
+def _change_milestone(
+    session: Session, action: FundedAction, milestone: Milestone, values: dict, *, actor
+) -> None:
+    before = _milestone_values(milestone)
+    for name, value in values.items():
+        setattr(milestone, name, value)
+    after = _milestone_values(milestone)
+    if before == after:
+        return
+    session.flush()
+    record_event(session, actor, "action.milestone_updated", action, before=before, after=after)
+    refresh_progress(session, action, actor=actor)
+
+
+def remove_milestone(
+    session: Session, action: FundedAction, milestone: Milestone, *, actor
+) -> None:
+    """Remove a milestone; refresh the progress."""
+    before = _milestone_values(milestone)
+    action.milestones.remove(milestone)
+    session.flush()
+    record_event(session, actor, "action.milestone_removed", action, before=before, after=None)
+    refresh_progress(session, action, actor=actor)
 
 
 # --- the report schedule (staff) ------------------------------------------------------------

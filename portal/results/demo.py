@@ -1,5 +1,5 @@
 """A past call with published results: "AAP-2025", closed and decided in 2025, its funded actions
-under way with tranches paid and progress reports filed.
+under way with tranches paid, milestones (some reached, some overdue) and progress reports filed.
 
 Gives a fresh install real-looking figures on the public results page, in the open data and on
 the dashboards: seven funded actions within the lots' envelopes (two co-funded by UNFPA, one by
@@ -16,8 +16,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.accounts.models import Role, User, UserRole
-from portal.actions.models import ActionStatus, FundedAction, ProgressReport, ReportStatus, Tranche
-from portal.actions.services import open_action
+from portal.actions.models import (
+    ActionStatus,
+    FundedAction,
+    Milestone,
+    ProgressReport,
+    ReportStatus,
+    Tranche,
+)
+from portal.actions.services import open_action, refresh_progress
 from portal.applications.models import Application, ApplicationStatus, BudgetLine
 from portal.calls import services as call_services
 from portal.calls.demo import CRITERIA
@@ -555,3 +562,37 @@ def _follow_up(session: Session, action: FundedAction, index: int, staff: User) 
     reports.append(ProgressReport(due_on=action.ends_on, final=True))
     action.reports = reports
     action.progress_percent = progress
+    action.milestones = _milestones(action, index, today)
+    # The progress by its rule: the milestones are ahead of the report for some actions.
+    refresh_progress(session, action, actor=staff)
+
+
+# (title, due date, indexes of the actions that reached it, the date they did)
+MILESTONES = (
+    ("ورشة إطلاق المشروع وتقديمه للشركاء", date(2025, 10, 15), range(7), date(2025, 10, 10)),
+    ("تكوين المنشطين والمنشطات", date(2025, 12, 15), range(7), date(2025, 12, 12)),
+    ("تنظيم الحملة التحسيسية الجهوية", date(2026, 3, 31), (0, 1, 3, 4, 6), date(2026, 3, 28)),
+    ("إعداد دليل عملي حول الآليات الأممية", date(2026, 6, 30), (0, 4), date(2026, 6, 20)),
+)
+
+
+def _milestones(action: FundedAction, index: int, today: date) -> list[Milestone]:
+    """Return the action's milestones: the first ones reached (never after today), one perhaps
+    overdue, and a closing meeting two weeks before the action ends."""
+    milestones = [
+        Milestone(
+            position=position,
+            title=title,
+            due_on=due_on,
+            done_on=min(done_on, today) if index in reached_by else None,
+        )
+        for position, (title, due_on, reached_by, done_on) in enumerate(MILESTONES, start=1)
+    ]
+    milestones.append(
+        Milestone(
+            position=len(MILESTONES) + 1,
+            title="لقاء ختامي لتقاسم النتائج مع الشركاء",
+            due_on=action.ends_on - timedelta(days=15),
+        )
+    )
+    return milestones

@@ -17,7 +17,13 @@ from sqlalchemy import select
 from portal import create_app
 from portal.accounts import services as account_services
 from portal.accounts.models import Role, User, UserRole
-from portal.actions.models import FundedAction, ProgressReport, ReportAttachment, Tranche
+from portal.actions.models import (
+    FundedAction,
+    Milestone,
+    ProgressReport,
+    ReportAttachment,
+    Tranche,
+)
 from portal.applications.models import Application, Attachment, BudgetLine, Submission
 from portal.applications.receipts import seal_receipt
 from portal.db import utcnow
@@ -196,21 +202,25 @@ def build_world() -> World:
 
 @dataclass
 class Funding:
-    """A's funded action (published in a call of its own), with a tranche, a report due and a
-    file sent with it; and an appeal of B against B's own award."""
+    """A's funded action (published in a call of its own), with a tranche, a milestone, a report
+    due and a file sent with it; and an appeal of B against B's own award."""
 
     action: FundedAction
     tranche: Tranche
     report: ProgressReport
     report_file: ReportAttachment
     appeal: Appeal
+    milestone: Milestone
 
 
 def _funding_of(association_a, owner_a, association_b, owner_b) -> Funding:
     action = factories.funded_action(association_a)
     tranche = Tranche(action_id=action.id, position=1, planned_on=date.today(), amount=1_000)
     report = ProgressReport(action_id=action.id, due_on=date.today() + timedelta(days=30))
-    db.session.add_all([tranche, report])
+    milestone = Milestone(
+        action_id=action.id, position=1, title="ورشة الإطلاق", due_on=date.today() + timedelta(30)
+    )
+    db.session.add_all([tranche, report, milestone])
     db.session.flush()
     stored = file_store().save(BytesIO(b"%PDF-1.4\n%%EOF\n"))
     report_file = ReportAttachment(
@@ -233,7 +243,7 @@ def _funding_of(association_a, owner_a, association_b, owner_b) -> Funding:
     )
     db.session.add(appeal)
     db.session.commit()
-    return Funding(action, tranche, report, report_file, appeal)
+    return Funding(action, tranche, report, report_file, appeal, milestone)
 
 
 def _survey_token(association: Association, owner: User) -> str:
@@ -359,6 +369,7 @@ def _funding_values(funding: Funding, endpoint: str) -> dict:
         "decision_id": action.decision_id,
         "report_id": funding.report.id,
         "tranche_id": funding.tranche.id,
+        "milestone_id": funding.milestone.id,
         "appeal_id": funding.appeal.id,
         "year": 2025,
     }
