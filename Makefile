@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app portal
 CATALOGUES := $(wildcard portal/translations/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGUES:.po=.mo)
 
-.PHONY: run test lint fmt install translations extract migrate seed bench serve
+.PHONY: run test lint fmt install translations extract migrate seed bench serve worker backup
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -38,13 +38,23 @@ run: seed
 	$(FLASK) run --host 127.0.0.1 --port 5000
 
 # Benchmarks: planning 10,000 applications × 500 evaluators, ranking 30,000 reviews,
-# 2,000 enrolments at once over HTTP (gunicorn on PostgreSQL).
+# 2,000 enrolments at once over HTTP (gunicorn on PostgreSQL), and the national-scale pages
+# and deadline rush over HTTP (bench/national.py). BENCHMARKS="bench.national" runs only some;
+# BENCH_QUICK=1 is a short run that writes nothing. Results: bench/results.json and .md.
 # BENCH_DATABASE_URL=postgresql+psycopg://... measures on PostgreSQL instead of SQLite.
 bench: install
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(BENCHMARKS)
 
 serve: install
 	$(BIN)/gunicorn --workers $${WORKERS:-4} --bind $${BIND:-127.0.0.1:8000} 'portal:create_app()'
+
+# The mail worker: delivers the e-mail outbox over SMTP, with retries, every INTERVAL seconds.
+worker: install
+	$(FLASK) send-mail --loop --interval $${INTERVAL:-10}
+
+# One archive of the database and the uploaded files in BACKUP_DIR (default instance/backups).
+backup: install
+	$(FLASK) backup create $${BACKUP_DIR:-instance/backups}
 
 test: install
 	$(BIN)/pytest -n auto $(PYTEST_ARGS)

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import config as settings
 from portal import extensions as ext
@@ -23,6 +24,7 @@ def create_app(config: dict | None = None) -> Flask:
         static_folder=str(ROOT / "static"),
     )
     load_settings(app, config)
+    trust_proxies(app)
     register_extensions(app)
     register_blueprints(app)
     register_request_hooks(app)
@@ -39,6 +41,18 @@ def load_settings(app: Flask, overrides: dict | None) -> None:
     app.config.from_mapping(settings.settings_from_environment())
     app.config.from_mapping(overrides or {})
     settings.finalise(app.config, instance_path)
+
+
+def trust_proxies(app: Flask) -> None:
+    """Take the client's address and scheme from the TRUSTED_PROXIES reverse proxies in front.
+
+    Without it every request seems to come from the proxy, and the rate limits, keyed by the
+    client's address, would count all visitors together. The Host header is not taken from the
+    proxy: links in e-mails use PUBLIC_BASE_URL.
+    """
+    proxies = app.config["TRUSTED_PROXIES"]
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
 
 
 def register_extensions(app: Flask) -> None:

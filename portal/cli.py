@@ -1,14 +1,16 @@
-"""The portal's `flask` commands: reference and demo data, accounts, the mail worker."""
+"""The portal's `flask` commands: reference and demo data, accounts, the mail worker, backups."""
 
 from __future__ import annotations
 
 import time
 from datetime import date
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from sqlalchemy import select
 
+from portal import backup
 from portal.accounts import passwords
 from portal.accounts.models import Role, User, UserRole
 from portal.calls.demo import ensure_demo_call
@@ -18,6 +20,7 @@ from portal.notifications.services import deliver_pending, smtp_from_config
 from portal.organisations.models import Association, AssociationStatus, MemberRole, Membership
 from portal.results.demo import ensure_results_demo
 from portal.review.demo import ensure_review_demo
+from portal.storage import file_store
 from portal.strategy import services as strategy
 from portal.training.demo import demo_verification_code, ensure_training_demo
 from portal.training.demo_survey import ensure_survey_demo
@@ -79,7 +82,14 @@ DEMO_ASSOCIATIONS = (
 
 def install_commands(app: Flask) -> None:
     """Add the commands to the app's CLI."""
-    for command in (seed_reference, seed_demo, create_user, send_mail, send_reminders):
+    for command in (
+        seed_reference,
+        seed_demo,
+        create_user,
+        send_mail,
+        send_reminders,
+        backup_commands,
+    ):
         app.cli.add_command(command)
 
 
@@ -221,3 +231,46 @@ def send_reminders() -> None:
     queued += send_report_reminders(db.session, utcnow())
     db.session.commit()
     click.echo(f"reminders queued: {queued}")
+
+
+@click.group("backup")
+def backup_commands() -> None:
+    """Back up the database and the uploaded files into one archive, check one, restore one."""
+
+
+@backup_commands.command("create")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def backup_create(directory: Path) -> None:
+    """Write shiraka-<UTC time>-<schema revision>.tar.gz into DIRECTORY (created if missing)."""
+    try:
+        summary = backup.create_backup(db.engine, file_store(), directory)
+    except backup.BackupError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(summary.describe())
+
+
+@backup_commands.command("verify")
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def backup_verify(archive: Path) -> None:
+    """Check every table dump and file of ARCHIVE against its manifest; change nothing."""
+    try:
+        summary = backup.verify_archive(archive)
+    except backup.BackupError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"intact: {summary.describe()}")
+
+
+@backup_commands.command("restore")
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace every row of a database that is not empty.")
+def backup_restore(archive: Path, force: bool) -> None:
+    """Restore ARCHIVE into the database (migrated, and empty unless --force) and the upload
+    store, in one transaction; stop the app servers and the mail worker first."""
+    db.session.remove()
+    try:
+        summary = backup.restore_backup(
+            db.engine, file_store(), archive, head=backup.schema_head(), force=force
+        )
+    except backup.BackupError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"restored: {summary.describe()}")

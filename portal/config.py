@@ -25,14 +25,35 @@ ENV_SETTINGS = (
     "TIMEZONE",
     "PORTAL_ENV",
     "ALLOW_SQLITE_IN_PRODUCTION",
+    "TRUSTED_PROXIES",
+    "RATELIMIT_KEY_PREFIX",
+    "RATELIMIT_MEMBER_INVITATION",
+    "RATELIMIT_EVALUATOR_INVITATION",
+    "RATELIMIT_ENROLMENT",
 )
 
 BOOLEAN_SETTINGS = {"MAIL_USE_TLS", "MAIL_USE_SSL", "ALLOW_SQLITE_IN_PRODUCTION"}
-INTEGER_SETTINGS = {"MAIL_PORT"}
+INTEGER_SETTINGS = {"MAIL_PORT", "TRUSTED_PROXIES"}
+MIN_SECRET_KEY_LENGTH = 32
+# The schemes the rate-limit storage (the `limits` package) reads from REDIS_URL.
+REDIS_SCHEMES = ("redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster")
+DEVELOPMENT_MAIL_SERVER = "127.0.0.1"
 
 
 class ConfigurationError(RuntimeError):
-    """A setting is missing or unsafe for the environment the portal runs in."""
+    """Settings are missing or unsafe for the environment the portal runs in.
+
+    `problems` lists each one; the message names them all, so one start shows everything to fix.
+    """
+
+    def __init__(self, problems: list[str] | str):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        if len(self.problems) == 1:
+            message = self.problems[0]
+        else:
+            listing = "\n".join(f"  - {problem}" for problem in self.problems)
+            message = f"{len(self.problems)} settings must be fixed:\n{listing}"
+        super().__init__(message)
 
 
 def default_settings(instance_path: Path) -> dict:
@@ -43,7 +64,8 @@ def default_settings(instance_path: Path) -> dict:
         "RECEIPT_KEY": None,
         "DATABASE_URL": f"sqlite:///{instance_path / 'shiraka.sqlite3'}",
         "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
-        "MAIL_SERVER": "127.0.0.1",
+        # Required in production; 127.0.0.1 elsewhere when unset.
+        "MAIL_SERVER": None,
         "MAIL_PORT": 25,
         "MAIL_USE_TLS": False,
         "MAIL_USE_SSL": False,
@@ -75,7 +97,18 @@ def default_settings(instance_path: Path) -> dict:
         "RESET_TOKEN_MAX_AGE": 3600,
         "INVITATION_MAX_AGE": 14 * 24 * 3600,
         "RATELIMIT_STORAGE_URI": "memory://",
+        # A Redis that stops answering must not hang every sign-in: give up after a second and
+        # count in the process's memory until it is back (Flask-Limiter logs the switch).
+        "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_HEADERS_ENABLED": False,
+        # Limits on the routes that send e-mail or take seats, counted per signed-in account.
+        "RATELIMIT_MEMBER_INVITATION": "20 per hour",
+        "RATELIMIT_EVALUATOR_INVITATION": "100 per hour",
+        "RATELIMIT_ENROLMENT": "60 per hour",
+        # How many reverse proxies stand in front of the app and set X-Forwarded-For/-Proto:
+        # 0 trusts none (the address is the socket's); 1 behind one nginx.
+        "TRUSTED_PROXIES": 0,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     }
 
@@ -104,24 +137,22 @@ def dev_secret_key(instance_path: Path) -> str:
 
 
 def finalise(config: dict, instance_path: Path) -> None:
-    """Derive dependent settings and refuse unsafe production configurations."""
+    """Derive dependent settings and refuse unsafe production configurations.
+
+    Every problem is collected first and reported in one ConfigurationError.
+    """
     production = config["PORTAL_ENV"] == "production"
-    if not config.get("SECRET_KEY"):
-        if production:
-            raise ConfigurationError("SECRET_KEY must be set when PORTAL_ENV=production.")
-        config["SECRET_KEY"] = dev_secret_key(instance_path)
-    url = config["DATABASE_URL"]
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    config["SQLALCHEMY_DATABASE_URI"] = url
+    problems = redis_problems(config)
     if production:
-        if url.startswith("sqlite") and not config["ALLOW_SQLITE_IN_PRODUCTION"]:
-            raise ConfigurationError(
-                "DATABASE_URL points at SQLite; set a PostgreSQL URL for production "
-                "(or ALLOW_SQLITE_IN_PRODUCTION=1 for a single-machine install)."
-            )
-        if not config["PUBLIC_BASE_URL"].startswith("https://"):
-            raise ConfigurationError("PUBLIC_BASE_URL must be an https:// address in production.")
+        problems += production_problems(config)
+    if problems:
+        raise ConfigurationError(problems)
+    if not config.get("SECRET_KEY"):
+        config["SECRET_KEY"] = dev_secret_key(instance_path)
+    if not config.get("MAIL_SERVER"):
+        config["MAIL_SERVER"] = DEVELOPMENT_MAIL_SERVER
+    config["SQLALCHEMY_DATABASE_URI"] = database_uri(config["DATABASE_URL"])
+    if production:
         config["SESSION_COOKIE_SECURE"] = True
         config["REMEMBER_COOKIE_SECURE"] = True
         config["SESSION_COOKIE_NAME"] = "__Host-session"
@@ -130,3 +161,97 @@ def finalise(config: dict, instance_path: Path) -> None:
     if config.get("REDIS_URL"):
         config["RATELIMIT_STORAGE_URI"] = config["REDIS_URL"]
     config["BABEL_DEFAULT_TIMEZONE"] = config["TIMEZONE"]
+
+
+def database_uri(url: str) -> str:
+    """Return the SQLAlchemy URL for DATABASE_URL (plain postgresql:// means psycopg 3)."""
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+def redis_problems(config: dict) -> list[str]:
+    """Return what is wrong with REDIS_URL in any environment (the limiter could not use it)."""
+    url = config.get("REDIS_URL")
+    if not url:
+        return []
+    scheme = url.partition("://")[0] if "://" in url else ""
+    if scheme in REDIS_SCHEMES:
+        return []
+    return [
+        f"REDIS_URL must start with one of {', '.join(s + '://' for s in REDIS_SCHEMES)} "
+        f"(it starts with {scheme + '://' if scheme else 'no scheme'}); "
+        "for example redis://127.0.0.1:6379/0."
+    ]
+
+
+def production_problems(config: dict) -> list[str]:
+    """Return every setting that is missing or unsafe for PORTAL_ENV=production."""
+    problems = []
+    key = config.get("SECRET_KEY") or ""
+    if not key:
+        problems.append(
+            "SECRET_KEY must be set when PORTAL_ENV=production: a random value of at least "
+            f"{MIN_SECRET_KEY_LENGTH} characters, e.g. the output of "
+            "`python -c 'import secrets; print(secrets.token_hex(32))'`."
+        )
+    elif len(key) < MIN_SECRET_KEY_LENGTH:
+        problems.append(
+            f"SECRET_KEY is {len(key)} characters long; use a random value of at least "
+            f"{MIN_SECRET_KEY_LENGTH} characters (`python -c 'import secrets; "
+            "print(secrets.token_hex(32))'`)."
+        )
+    on_sqlite = database_uri(config["DATABASE_URL"]).startswith("sqlite")
+    # A single-machine install: SQLite, allowed explicitly. It may count rate limits in memory,
+    # which holds only with one worker process (more would each keep their own count).
+    single_machine = on_sqlite and bool(config["ALLOW_SQLITE_IN_PRODUCTION"])
+    if on_sqlite and not single_machine:
+        problems.append(
+            "DATABASE_URL points at SQLite; set a PostgreSQL URL for production "
+            "(or ALLOW_SQLITE_IN_PRODUCTION=1 for a single-machine install)."
+        )
+    if not str(config["PUBLIC_BASE_URL"]).startswith("https://"):
+        problems.append("PUBLIC_BASE_URL must be an https:// address in production.")
+    if not config.get("REDIS_URL") and not single_machine:
+        problems.append(
+            "REDIS_URL must be set in production (e.g. redis://127.0.0.1:6379/0): the rate "
+            "limits on sign-in, sign-up, password reset, invitations and enrolment are counted "
+            "there, so that every worker and every app server share one count. Only a "
+            "single-machine install on SQLite (ALLOW_SQLITE_IN_PRODUCTION=1, one worker "
+            "process) may leave it unset."
+        )
+    if not config.get("MAIL_SERVER"):
+        problems.append(
+            "MAIL_SERVER must be set in production: the SMTP server through which the mail "
+            "worker (`flask send-mail --loop`) delivers the outbox (with MAIL_PORT, "
+            "MAIL_USE_TLS or MAIL_USE_SSL, MAIL_USERNAME, MAIL_PASSWORD)."
+        )
+    problems += upload_dir_problems(Path(config["UPLOAD_DIR"]))
+    return problems
+
+
+def upload_dir_problems(upload_dir: Path) -> list[str]:
+    """Create UPLOAD_DIR if it is missing; return what stops the portal writing files there."""
+    if upload_dir.exists() and not upload_dir.is_dir():
+        return [
+            f"UPLOAD_DIR {upload_dir} is a file, not a directory: point UPLOAD_DIR at a "
+            "directory where the portal keeps uploaded files."
+        ]
+    try:
+        upload_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
+    except OSError as error:
+        return [
+            f"UPLOAD_DIR {upload_dir} does not exist and cannot be created ({error.strerror}): "
+            "create it, owned by the account the portal runs as, or point UPLOAD_DIR elsewhere."
+        ]
+    if not directory_is_writable(upload_dir):
+        return [
+            f"UPLOAD_DIR {upload_dir} is not writable by the account the portal runs as "
+            f"(uid {os.getuid()}): give that account write access, or point UPLOAD_DIR elsewhere."
+        ]
+    return []
+
+
+def directory_is_writable(path: Path) -> bool:
+    """Tell whether this process may create files in the directory."""
+    return os.access(path, os.W_OK | os.X_OK)

@@ -77,6 +77,19 @@ class LocalFileStore:
 
         Raises FileTooLarge as soon as more than `max_size` bytes were read, leaving no file.
         """
+        return self._write(secrets.token_hex(16), stream, max_size)
+
+    def put(self, key: str, stream: BinaryIO) -> StoredFile:
+        """Keep the stream's content under a key given by the caller (a restore from backup)."""
+        return self._write(check_key(key), stream, None)
+
+    def keys(self) -> list[str]:
+        """Return the key of every stored file, sorted (temporary files are left out)."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if _KEY.fullmatch(p.name) and p.is_file())
+
+    def _write(self, key: str, stream: BinaryIO, max_size: int | None) -> StoredFile:
         self.root.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
         descriptor, name = tempfile.mkstemp(dir=self.root, prefix=".upload-", suffix=".part")
         temporary = Path(name)
@@ -93,7 +106,6 @@ class LocalFileStore:
                     target.write(chunk)
                 target.flush()
                 os.fsync(target.fileno())
-            key = secrets.token_hex(16)
             temporary.replace(self.root / key)
         except BaseException:
             temporary.unlink(missing_ok=True)

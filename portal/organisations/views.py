@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 
 from portal.accounts import tokens
 from portal.auth.policy import may, require
-from portal.extensions import db
+from portal.extensions import account_or_address, configured_limit, db, limiter
 from portal.forms import EmptyForm, choices, show_refusal
 from portal.htmx import is_htmx, render_page_or_fragment
 from portal.organisations import bp, services
@@ -155,6 +155,7 @@ def members(association_id: int):
 
 @bp.post("/associations/<int:association_id>/members/invite")
 @login_required
+@limiter.limit(configured_limit("RATELIMIT_MEMBER_INVITATION"), key_func=account_or_address)
 def invite(association_id: int):
     """Invite someone to join by e-mail."""
     association = load_association(association_id, "association.manage_members")

@@ -17,7 +17,7 @@ from portal.applications.services import is_whole_number
 from portal.auth.policy import require
 from portal.calls.models import Call
 from portal.db import utcnow
-from portal.extensions import db
+from portal.extensions import account_or_address, configured_limit, db, limiter
 from portal.forms import EmptyForm, choices, show_refusal
 from portal.htmx import is_htmx
 from portal.organisations.forms import CheckboxesField
@@ -144,6 +144,7 @@ def pool_page(call_id: int):
 
 @bp.post("/staff/calls/<int:call_id>/evaluators")
 @login_required
+@limiter.limit(configured_limit("RATELIMIT_EVALUATOR_INVITATION"), key_func=account_or_address)
 def invite_evaluator(call_id: int):
     """Invite an evaluator to the call's pool by e-mail."""
     call = _call_for_staff(call_id)

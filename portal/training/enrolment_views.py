@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 
 from portal.auth.policy import may, require
 from portal.db import utcnow
-from portal.extensions import db
+from portal.extensions import account_or_address, configured_limit, db, limiter
 from portal.forms import EmptyForm, choices, show_refusal
 from portal.htmx import render_page_or_fragment
 from portal.organisations.services import get_association
@@ -107,6 +107,9 @@ def _enrol_or_refuse(form: EnrolmentForm, training_session, association):
 
 @bp.route("/training/sessions/<int:session_id>/enrol", methods=["GET", "POST"])
 @login_required
+@limiter.limit(
+    configured_limit("RATELIMIT_ENROLMENT"), key_func=account_or_address, methods=["POST"]
+)
 def enrol(session_id: int):
     """Enrol a participant of one of the user's associations: a seat, or the waitlist."""
     training_session = _session_or_404(session_id, published_only=True)

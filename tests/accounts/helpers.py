@@ -98,11 +98,13 @@ def main_of(response, *typed: str) -> str:
     return main
 
 
-# The settings of a production install (SQLite allowed so the suite runs on both databases).
+# The settings of a production install (SQLite allowed so the suite runs on both databases;
+# being the single-machine mode, it needs no REDIS_URL).
 PRODUCTION = {
     "PORTAL_ENV": "production",
     "PUBLIC_BASE_URL": "https://x.example",
     "ALLOW_SQLITE_IN_PRODUCTION": True,
+    "MAIL_SERVER": "smtp.x.example",
 }
 
 

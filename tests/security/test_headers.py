@@ -89,6 +89,7 @@ def test_hsts_is_sent_in_production_only(app_factory):
         PORTAL_ENV="production",
         PUBLIC_BASE_URL="https://x.example",
         ALLOW_SQLITE_IN_PRODUCTION=True,
+        MAIL_SERVER="smtp.x.example",
     )
     response = production.test_client().get("/")
     assert response.status_code == 200
