@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app portal
 CATALOGUES := $(wildcard portal/translations/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGUES:.po=.mo)
 
-.PHONY: run test lint fmt install translations extract migrate seed bench serve worker backup
+.PHONY: run test lint fmt install translations extract migrate seed bench serve worker backup audit
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,11 @@ backup: install
 
 test: install
 	$(BIN)/pytest -n auto $(PYTEST_ARGS)
+
+# Known vulnerabilities in the installed packages (needs the PyPI JSON API or OSV on the network).
+audit: install
+	$(BIN)/pip install --quiet pip-audit
+	$(BIN)/pip-audit --skip-editable --progress-spinner off
 
 lint: install
 	$(BIN)/ruff check .
