@@ -105,6 +105,8 @@ PRODUCTION = {
     "PUBLIC_BASE_URL": "https://x.example",
     "ALLOW_SQLITE_IN_PRODUCTION": True,
     "MAIL_SERVER": "smtp.x.example",
+    # Required in production on PostgreSQL; never reached, as the tests turn rate limits off.
+    "REDIS_URL": "redis://127.0.0.1:6379/15",
 }
 
 

@@ -90,6 +90,7 @@ def test_hsts_is_sent_in_production_only(app_factory):
         PUBLIC_BASE_URL="https://x.example",
         ALLOW_SQLITE_IN_PRODUCTION=True,
         MAIL_SERVER="smtp.x.example",
+        REDIS_URL="redis://127.0.0.1:6379/15",
     )
     response = production.test_client().get("/")
     assert response.status_code == 200
