@@ -168,6 +168,10 @@ def seed_demo() -> None:
     click.echo(f"Demo accounts (password for all: {DEMO_PASSWORD}):")
     for email, _name, roles, _locale in DEMO_USERS:
         click.echo(f"  {email:<30} {', '.join(role.value for role in roles)}")
+    click.echo(
+        "Staff and admin set up an authenticator app at their first sign-in"
+        " (scan the QR code, or type the key shown under it)."
+    )
     code = demo_verification_code(db.session)
     if code is not None:
         click.echo(

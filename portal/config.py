@@ -92,6 +92,8 @@ def default_settings(instance_path: Path) -> dict:
         "WTF_CSRF_TIME_LIMIT": None,
         "WTF_CSRF_HEADERS": ["X-CSRFToken"],
         "LOGIN_MAX_FAILURES": 5,
+        # Roles that must sign in with an authenticator code; the others may turn it on.
+        "TWO_FACTOR_REQUIRED_ROLES": ("staff", "admin"),
         "LOGIN_LOCK_MINUTES": 15,
         "EMAIL_TOKEN_MAX_AGE": 48 * 3600,
         "RESET_TOKEN_MAX_AGE": 3600,

@@ -82,6 +82,57 @@ class ChangePasswordForm(FlaskForm):
     password, confirm = _new_password_fields()
 
 
+# The 6 digits of an authenticator app: numeric keypad, offered from the phone's messages/apps,
+# typed left to right whatever the page's direction.
+CODE_INPUT = {"inputmode": "numeric", "autocomplete": "one-time-code", "dir": "ltr", "maxlength": 7}
+
+
+def _code_field():
+    return StringField(
+        _l("Code from the app"),
+        validators=[DataRequired(), Length(max=16)],
+        description=_l("The 6 digits your authenticator app shows now."),
+        render_kw=CODE_INPUT,
+    )
+
+
+class TwoFactorCodeForm(FlaskForm):
+    """A current code from the app: confirms the enrolment or new recovery codes."""
+
+    code = _code_field()
+
+
+class DisableTwoFactorForm(FlaskForm):
+    current_password = PasswordField(
+        _l("Current password"),
+        validators=[DataRequired(), Length(max=1024)],
+        render_kw={"autocomplete": "current-password"},
+    )
+    code = _code_field()
+
+
+class SignInCodeForm(FlaskForm):
+    """The second step of a sign-in with a code from the app."""
+
+    code = _code_field()
+
+
+class RecoveryCodeForm(FlaskForm):
+    """The second step of a sign-in with a recovery code, when the phone is not at hand."""
+
+    recovery_code = StringField(
+        _l("Recovery code"),
+        validators=[DataRequired(), Length(max=32)],
+        description=_l("One of the codes you kept when you turned two-factor sign-in on."),
+        render_kw={
+            "autocomplete": "one-time-code",
+            "dir": "ltr",
+            "autocapitalize": "none",
+            "spellcheck": "false",
+        },
+    )
+
+
 ROLE_LABELS = {
     Role.APPLICANT: _l("Applicant"),
     Role.EVALUATOR: _l("Evaluator"),

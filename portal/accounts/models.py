@@ -83,3 +83,43 @@ class SignInThrottle(db.Model):
     failures: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None]
     last_failure_at: Mapped[datetime | None]
+
+
+class TwoFactor(db.Model):
+    """A user's authenticator app (TOTP, RFC 6238): one per user, in use once confirmed.
+
+    The secret is shown only while the enrolment is unconfirmed; `last_used_step` is the time
+    step of the last code accepted, so that no code is accepted twice (ASVS 2.8.4).
+    """
+
+    __tablename__ = "two_factor"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), unique=True
+    )
+    secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[datetime | None]
+    last_used_step: Mapped[int | None]
+
+    __table_args__ = (CheckConstraint("secret <> ''", name="secret_not_empty"),)
+
+    @property
+    def is_confirmed(self) -> bool:
+        return self.confirmed_at is not None
+
+
+class RecoveryCode(db.Model):
+    """A one-time recovery code, stored as a salted SHA-256 hash; burned when used (ASVS 2.5)."""
+
+    __tablename__ = "recovery_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    salt: Mapped[str] = mapped_column(String(32))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[datetime | None]

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.accounts import passwords, tokens
-from portal.accounts.models import Role, SignInThrottle, User, UserRole
+from portal.accounts.models import Role, SignInThrottle, TwoFactor, User, UserRole
 from portal.audit.services import record_event
 from portal.db import utcnow
 from portal.notifications.services import queue_message
@@ -131,6 +131,9 @@ def authenticate(session: Session, email: str, password: str, policy: LockoutPol
     """Return the user for these credentials, None when wrong; raise AccountLocked when locked.
 
     The answer and the time it takes are the same whether or not the address has an account.
+    A user with two-factor sign-in is returned with the sign-in not yet finished: the failures
+    counted so far stay until the second step succeeds, so that a known password cannot be used
+    to reset the count between guesses of the code.
     """
     email = normalise_email(email)
     now = utcnow()
@@ -140,17 +143,36 @@ def authenticate(session: Session, email: str, password: str, policy: LockoutPol
     if until is not None:
         raise AccountLocked(until)
     if correct and user is not None and user.is_enabled:
-        _clear_failures(session, email)
         if passwords.needs_rehash(user.password_hash):
             user.password_hash = passwords.hash_password(password)
-        user.last_sign_in_at = now
-        record_event(session, user, "account.signed_in", user)
+        if not has_two_factor(session, user):
+            finish_sign_in(session, user, now)
         return user
-    _count_failure(session, email, now, policy)
+    count_failure(session, email, now, policy)
     return None
 
 
-def _count_failure(session: Session, email: str, now: datetime, policy: LockoutPolicy) -> None:
+def has_two_factor(session: Session, user: User) -> bool:
+    """Tell whether the user signs in with a confirmed second factor."""
+    return (
+        session.scalar(
+            select(TwoFactor.id).where(
+                TwoFactor.user_id == user.id, TwoFactor.confirmed_at.is_not(None)
+            )
+        )
+        is not None
+    )
+
+
+def finish_sign_in(session: Session, user: User, now: datetime, **details) -> None:
+    """Record a completed sign-in: the failures are forgotten and the event is written."""
+    clear_failures(session, user.email)
+    user.last_sign_in_at = now
+    record_event(session, user, "account.signed_in", user, **details)
+
+
+def count_failure(session: Session, email: str, now: datetime, policy: LockoutPolicy) -> None:
+    """Count a failed sign-in attempt for the address; lock it when there were too many."""
     row = _throttle_row(session, email)
     if row.locked_until is not None and row.locked_until <= now:
         row.failures = 0
@@ -167,7 +189,8 @@ def _count_failure(session: Session, email: str, now: datetime, policy: LockoutP
         row.failures = 0
 
 
-def _clear_failures(session: Session, email: str) -> None:
+def clear_failures(session: Session, email: str) -> None:
+    """Forget the failed sign-ins of the address and lift its lock."""
     row = session.scalar(select(SignInThrottle).where(SignInThrottle.email == email))
     if row is not None:
         row.failures = 0
@@ -229,7 +252,7 @@ def reset_password(session: Session, token: str, new: str, max_age: int) -> User
     """Set a new password from a reset link; the link then stops working."""
     user = user_for_reset(session, token, max_age)
     _set_password(session, user, new)
-    _clear_failures(session, user.email)
+    clear_failures(session, user.email)
     if user.email_verified_at is None:
         # The link reached the inbox, which proves the address.
         user.email_verified_at = utcnow()

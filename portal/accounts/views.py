@@ -1,4 +1,7 @@
-"""Account pages: sign-up, verification, sign-in and out, password reset and change."""
+"""Account pages: sign-up, verification, sign-in and out, password reset and change.
+
+The two-factor pages are in two_factor_views, imported at the end of this module.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +17,9 @@ from flask import (
 )
 from flask_babel import format_time
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, logout_user
 
-from portal.accounts import bp, services, tokens
+from portal.accounts import bp, browser_session, services, tokens
 from portal.accounts.forms import (
     ROLE_LABELS,
     ChangePasswordForm,
@@ -60,16 +63,16 @@ def load_user(session_id: str) -> User | None:
     return user
 
 
-def _lockout_policy() -> services.LockoutPolicy:
-    config = current_app.config
-    return services.LockoutPolicy(config["LOGIN_MAX_FAILURES"], config["LOGIN_LOCK_MINUTES"])
-
-
-def _start_session(user: User) -> None:
+def _start_session(user: User, *, second_factor: bool = False) -> None:
     """Begin a fresh session for the user: nothing from the visitor's session survives."""
-    session.clear()
-    login_user(user)
-    session.permanent = True
+    browser_session.start_session(user, second_factor=second_factor)
+
+
+def _ask_for_second_step(user: User, next_url: str | None):
+    """Keep the correct password pending and ask for the code from the authenticator app."""
+    browser_session.hold_for_second_step(user)
+    target = url_for("accounts.sign_in_code", next=safe_next(next_url, "accounts.profile"))
+    return redirect(target, 303)
 
 
 @bp.route("/account/sign-up", methods=["GET", "POST"])
@@ -144,7 +147,7 @@ def sign_in():
     if form.validate_on_submit():
         try:
             user = services.authenticate(
-                db.session, form.email.data, form.password.data, _lockout_policy()
+                db.session, form.email.data, form.password.data, browser_session.lockout_policy()
             )
         except services.AccountLocked as locked:
             db.session.commit()
@@ -157,11 +160,13 @@ def sign_in():
             )
             return render_template("accounts/sign_in.html", form=form, next=next_url), 429
         db.session.commit()
-        if user is not None:
-            _start_session(user)
-            return redirect(safe_next(next_url, "accounts.profile"), 303)
-        flash(_("E-mail address or password is not correct."), "error")
-        return render_template("accounts/sign_in.html", form=form, next=next_url), 401
+        if user is None:
+            flash(_("E-mail address or password is not correct."), "error")
+            return render_template("accounts/sign_in.html", form=form, next=next_url), 401
+        if services.has_two_factor(db.session, user):
+            return _ask_for_second_step(user, next_url)
+        _start_session(user)
+        return redirect(safe_next(next_url, "accounts.profile"), 303)
     status = 422 if form.errors else 200
     return render_template("accounts/sign_in.html", form=form, next=next_url), status
 
@@ -211,9 +216,14 @@ def reset_password(token: str):
             show_refusal(form, error)
         else:
             db.session.commit()
-            _start_session(user)
+            if services.has_two_factor(db.session, user):
+                # The link proves the inbox, not the second factor: the code is still asked.
+                response = _ask_for_second_step(user, None)
+            else:
+                _start_session(user)
+                response = redirect(url_for("accounts.profile"), 303)
             flash(_("Your password is changed."), "success")
-            return redirect(url_for("accounts.profile"), 303)
+            return response
     return render_template("accounts/reset_password.html", form=form), 422 if form.errors else 200
 
 
@@ -251,7 +261,10 @@ def change_password():
             show_refusal(form, error)
         else:
             db.session.commit()
-            _start_session(current_user._get_current_object())
+            _start_session(
+                current_user._get_current_object(),
+                second_factor=browser_session.second_factor_passed(),
+            )
             flash(_("Your password is changed. Other sessions are signed out."), "success")
             return redirect(url_for("accounts.profile"), 303)
     return render_template("accounts/change_password.html", form=form), 422 if form.errors else 200

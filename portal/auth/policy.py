@@ -11,7 +11,9 @@ from collections.abc import Callable
 from flask import abort
 from sqlalchemy import select
 
+from portal.accounts.browser_session import required_roles
 from portal.accounts.models import Role, User
+from portal.accounts.two_factor import required_for
 from portal.extensions import db
 from portal.organisations.models import Association, MemberRole, Membership
 
@@ -29,6 +31,7 @@ PUBLIC_ENDPOINTS = frozenset(
         "strategy.axes",
         "strategy.project",
         "accounts.sign_in",
+        "accounts.sign_in_code",
         "accounts.sign_up",
         "accounts.forgot_password",
         "accounts.reset_password",
@@ -100,6 +103,12 @@ def member_role(user: User | None, association: Association) -> MemberRole | Non
 @rule("account.manage_users")
 def _manage_users(user, obj) -> bool:
     return has_role(user, Role.ADMIN)
+
+
+@rule("account.disable_two_factor")
+def _disable_two_factor(user, obj) -> bool:
+    # Only where it is offered, not where a role requires it (TWO_FACTOR_REQUIRED_ROLES).
+    return user is not None and not required_for(user, required_roles())
 
 
 # --- associations ---------------------------------------------------------------------------

@@ -44,6 +44,19 @@ EVALUATORS = {"evaluator", "evaluator of another review"}
 # rule -> (what it is asked about, the actors it allows); every other actor is refused.
 EXPECTED = {
     "account.manage_users": (None, {"admin"}),
+    # Offered to everyone signed in whose roles do not require it (staff and admin by default).
+    "account.disable_two_factor": (
+        None,
+        {
+            "applicant of another association",
+            "unverified applicant",
+            "owner",
+            "editor",
+            "viewer",
+            "evaluator",
+            "evaluator of another review",
+        },
+    ),
     "association.create": (None, VERIFIED_USERS),
     "association.view": ("association", {"owner", "editor", "viewer", "staff", "admin"}),
     "association.edit": ("association", {"owner", "editor"}),

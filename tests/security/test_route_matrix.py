@@ -78,6 +78,17 @@ BEFORE_REVIEW = {
     ("accounts.profile", "GET"): SIGNED_IN,
     ("accounts.change_password", "GET"): SIGNED_IN,
     ("accounts.change_password", "POST"): {V: LOGIN, A: 422, B: 422, S: 422, AD: 422},
+    # Two-factor sign-in: nobody of the world has it on, so the enrolment page shows the QR code
+    # to everyone signed in, and an empty first code is refused.
+    ("accounts.two_factor", "GET"): SIGNED_IN,
+    ("accounts.two_factor", "POST"): {V: LOGIN, A: 422, B: 422, S: 422, AD: 422},
+    # Nothing to replace: sent back to the enrolment page.
+    ("accounts.two_factor_recovery_codes", "POST"): {V: LOGIN, A: 303, B: 303, S: 303, AD: 303},
+    # Staff and admin must keep it (403); the others have nothing to turn off (303).
+    ("accounts.two_factor_disable", "POST"): {V: LOGIN, A: 303, B: 303, S: 403, AD: 403},
+    # The code step of a sign-in: with no password waiting for its code, back to sign-in.
+    ("accounts.sign_in_code", "GET"): {V: 302, A: 302, B: 302, S: 302, AD: 302},
+    ("accounts.sign_in_code", "POST"): {V: 302, A: 302, B: 302, S: 302, AD: 302},
     ("accounts.admin_users", "GET"): ADMIN_ONLY,
     ("accounts.admin_user_roles", "GET"): ADMIN_ONLY,
     # No role ticked: the admin removes every role of the editor of A, then sees the page again.
