@@ -10,28 +10,26 @@ Run alone with `python -m bench.enrolment`.
 
 from __future__ import annotations
 
-import html
-import os
 import random
-import re
-import socket
 import statistics
-import subprocess
-import sys
-import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import time as clock
 from datetime import timedelta
-from http.cookiejar import CookieJar
-from pathlib import Path
 
 from sqlalchemy import func, insert, select
 
-from bench.support import LOCAL_POSTGRES, bench_settings, database
+from bench.support import (
+    LOCAL_POSTGRES,
+    Client,
+    bench_settings,
+    database,
+    free_port,
+    in_parallel,
+    percentile,
+    start_server,
+    stop_server,
+)
 
 SESSIONS = 50
 SEATS = 40
@@ -39,10 +37,7 @@ REQUESTS = 2_000
 CLIENTS = 40
 ASSOCIATIONS_PER_CLIENT = 25  # each association sends two requests: never over its cap of 2
 CATALOGUE_REQUESTS_PER_CLIENT = 5
-WORKERS = 4
 PASSWORD = "bench-enrolment-2026"  # noqa: S105 - throw-away accounts in a throw-away database
-ROOT = Path(__file__).resolve().parent.parent
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @dataclass
@@ -130,7 +125,7 @@ def build(session) -> World:
         ],
     )
     user_ids = dict(
-        session.execute(select(User.email, User.id).where(User.email.in_(owners))).tuples().all()
+        session.execute(select(User.email, User.id).where(User.email.in_(owners))).all()
     )
     association_ids = list(session.scalars(select(Association.id).order_by(Association.id)))
     world = World(
@@ -150,96 +145,18 @@ def build(session) -> World:
     return world
 
 
-# --- the server -----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_server(url: str, port: int) -> subprocess.Popen:
-    """Start gunicorn with several workers on the benchmark database; wait until it answers."""
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--workers",
-        str(WORKERS),
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--log-level",
-        "warning",
-        "bench.support:server_app()",
-    ]
-    server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "DATABASE_URL": url})  # noqa: S603
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):  # noqa: S310
-                return server
-        except OSError:
-            time.sleep(0.2)
-    server.terminate()
-    raise RuntimeError("the benchmark server did not start within 60 s")
-
-
 # --- the clients ----------------------------------------------------------------------------
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
+class Owner(Client):
+    """One signed-in association owner with its own cookies."""
 
-
-class Client:
-    """One signed-in association owner with its own cookies; answers are (status, body)."""
-
-    def __init__(self, base: str):
-        self.base = base
-        self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(CookieJar()), _NoRedirect()
-        )
-        self.token = ""
-
-    def request(self, path: str, form: dict | None = None) -> tuple[int, str]:
-        data = urllib.parse.urlencode(form).encode() if form is not None else None
-        try:
-            with self.opener.open(self.base + path, data=data, timeout=60) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as answer:
-            return answer.code, answer.read().decode()
-
-    def remember_token(self, body: str) -> None:
-        found = CSRF.search(body)
-        if found:
-            self.token = html.unescape(found.group(1))
-
-    def sign_in(self, email: str, session_id: int) -> None:
-        self.remember_token(self.request("/account/sign-in")[1])
-        status, _ = self.request(
-            "/account/sign-in", {"email": email, "password": PASSWORD, "csrf_token": self.token}
-        )
-        if status != 303:
-            raise RuntimeError(f"sign-in of {email} answered {status}")
+    def sign_in_to_enrol(self, email: str, session_id: int) -> None:
+        self.sign_in(email, PASSWORD)
         self.remember_token(self.request(f"/training/sessions/{session_id}/enrol")[1])
 
-    def timed(self, path: str, form: dict | None = None) -> tuple[int, float]:
-        started = time.perf_counter()
-        status, _ = self.request(path, form)
-        return status, (time.perf_counter() - started) * 1000
 
-
-def _in_parallel(work) -> None:
-    threads = [threading.Thread(target=job) for job in work]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-
-def measure_catalogue(clients: list[Client]) -> list[float]:
+def measure_catalogue(clients: list[Owner]) -> list[float]:
     """Every client reads the public catalogue a few times at once; return the latencies."""
     latencies: list[float] = []
 
@@ -247,7 +164,7 @@ def measure_catalogue(clients: list[Client]) -> list[float]:
         for _ in range(CATALOGUE_REQUESTS_PER_CLIENT):
             latencies.append(client.timed("/training")[1])
 
-    _in_parallel([lambda client=client: browse(client) for client in clients])
+    in_parallel([lambda client=client: browse(client) for client in clients])
     return latencies
 
 
@@ -263,7 +180,7 @@ def enrolment_plan(world: World, seed: int = 7) -> dict[str, list[tuple[int, int
     return plan
 
 
-def enrol_all(clients: dict[str, Client], plan) -> tuple[list[float], list[int]]:
+def enrol_all(clients: dict[str, Owner], plan) -> tuple[list[float], list[int]]:
     """Send every planned enrolment, each owner's in turn, all owners at once."""
     latencies: list[float] = []
     statuses: list[int] = []
@@ -286,7 +203,7 @@ def enrol_all(clients: dict[str, Client], plan) -> tuple[list[float], list[int]]
             statuses.append(status)
             latencies.append(elapsed)
 
-    _in_parallel([lambda email=email: send(email) for email in plan])
+    in_parallel([lambda email=email: send(email) for email in plan])
     return latencies, statuses
 
 
@@ -319,10 +236,6 @@ def seat_counts(session) -> tuple[int, int, int]:
     return over, sum(confirmed.values()), waitlisted
 
 
-def _percentile(values: list[float], share: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[round(share * 100) - 1]
-
-
 def run() -> dict:
     from portal import create_app
     from portal.extensions import db
@@ -341,10 +254,10 @@ def run() -> dict:
         server = start_server(url, port)
         try:
             base = f"http://127.0.0.1:{port}"
-            clients = {email: Client(base) for email in world.owners}
-            _in_parallel(
+            clients = {email: Owner(base) for email in world.owners}
+            in_parallel(
                 [
-                    lambda email=email: clients[email].sign_in(email, world.session_ids[0])
+                    lambda email=email: clients[email].sign_in_to_enrol(email, world.session_ids[0])
                     for email in world.owners
                 ]
             )
@@ -353,14 +266,13 @@ def run() -> dict:
             latencies, statuses = enrol_all(clients, enrolment_plan(world))
             rush_s = time.perf_counter() - started
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            stop_server(server)
         with app.app_context():
             over, confirmed, waitlisted = seat_counts(db.session)
             db.session.remove()
             db.engine.dispose()
-    enrol_p95 = _percentile(latencies, 0.95)
-    catalogue_p95 = _percentile(catalogue, 0.95)
+    enrol_p95 = percentile(latencies, 0.95)
+    catalogue_p95 = percentile(catalogue, 0.95)
     return {
         "enrol_database": dialect,
         "enrol_requests": REQUESTS,
