@@ -87,16 +87,29 @@ def staff_query(call_id: int, filters: ApplicationFilters) -> Select:
 
 
 def totals(session: Session, call_id: int, filters: ApplicationFilters) -> dict:
-    """Return how many applications the filtered list has, per status, and the amount asked."""
-    query = select(
-        Application.status.label("status"), _requested_amount().label("requested")
-    ).select_from(Application)
-    rows = _filtered(query, call_id, filters).subquery()
-    counted = session.execute(
-        select(rows.c.status, func.count(), func.coalesce(func.sum(rows.c.requested), 0)).group_by(
-            rows.c.status
+    """Return how many applications the filtered list has, per status, and the amount asked.
+
+    The budget lines of the call are summed once, grouped by application, and joined: cheaper
+    than the list's per-row subquery when every application of a national call is counted."""
+    requested = (
+        select(
+            BudgetLine.application_id,
+            func.sum(BudgetLine.quantity * BudgetLine.unit_cost - BudgetLine.cofunding).label(
+                "amount"
+            ),
         )
-    ).all()
+        .join(Application, Application.id == BudgetLine.application_id)
+        .where(Application.call_id == call_id)
+        .group_by(BudgetLine.application_id)
+        .subquery()
+    )
+    query = (
+        select(Application.status, func.count(), func.coalesce(func.sum(requested.c.amount), 0))
+        .select_from(Application)
+        .outerjoin(requested, requested.c.application_id == Application.id)
+        .group_by(Application.status)
+    )
+    counted = session.execute(_filtered(query, call_id, filters)).all()
     by_status = {ApplicationStatus(status): count for status, count, _amount in counted}
     return {
         "count": sum(by_status.values()),

@@ -585,11 +585,13 @@ def staff_list(call_id: int):
 
     call = _call_for_staff(call_id)
     filters = _staff_filters()
+    totals = staff.totals(db.session, call.id, filters)
     page = paginate(
         db.session,
         staff.staff_query(call.id, filters),
         request.args.get("page", 1, type=int),
         STAFF_PAGE_SIZE,
+        total=totals["count"],
     )
     return render_page_or_fragment(
         "applications/staff_list.html",
@@ -597,7 +599,7 @@ def staff_list(call_id: int):
         call=call,
         page=page,
         filters=filters,
-        totals=staff.totals(db.session, call.id, filters),
+        totals=totals,
         regions=list_regions(db.session),
         statuses=STATUS_LABELS,
     )

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from portal.applications.models import Application, application_axis
 from portal.calls.models import Call, Lot
 from portal.organisations.models import Association
+from portal.pagination import Page
 from portal.results.models import Committee, CommitteeStatus, Decision, DecisionFunder, Outcome
 from portal.strategy.models import FundingPartner, Region, StrategicAxis
 
@@ -181,7 +182,9 @@ def _scoped(query, call_id: int | None):
     return query if call_id is None else query.where(Decision.call_id == call_id)
 
 
-def _axes_by_application(session: Session, call_id: int | None) -> dict[int, list[AxisRef]]:
+def _axes_by_application(
+    session: Session, call_id: int | None, application_ids: list[int] | None = None
+) -> dict[int, list[AxisRef]]:
     query = _scoped(
         select(
             application_axis.c.application_id,
@@ -197,13 +200,17 @@ def _axes_by_application(session: Session, call_id: int | None) -> dict[int, lis
         .order_by(application_axis.c.application_id, StrategicAxis.number),
         call_id,
     )
+    if application_ids is not None:
+        query = query.where(Decision.application_id.in_(application_ids))
     found: dict[int, list[AxisRef]] = defaultdict(list)
     for application_id, *axis in session.execute(query):
         found[application_id].append(AxisRef(*axis))
     return found
 
 
-def _funders_by_decision(session: Session, call_id: int | None) -> dict:
+def _funders_by_decision(
+    session: Session, call_id: int | None, decision_ids: list[int] | None = None
+) -> dict:
     query = _scoped(
         select(DecisionFunder.decision_id, FundingPartner, DecisionFunder.share_percent)
         .select_from(Decision)
@@ -212,6 +219,8 @@ def _funders_by_decision(session: Session, call_id: int | None) -> dict:
         .order_by(DecisionFunder.decision_id, FundingPartner.code),
         call_id,
     )
+    if decision_ids is not None:
+        query = query.where(Decision.id.in_(decision_ids))
     found: dict[int, list] = defaultdict(list)
     for decision_id, partner, share in session.execute(query):
         found[decision_id].append((partner, share))
@@ -226,54 +235,58 @@ def funded_awards(session: Session, call_id: int | None = None) -> Iterator[Awar
     funders = _funders_by_decision(session, call_id)
     result = session.execute(_awards_query(call_id).execution_options(yield_per=500))
     for row in result:
-        (
-            decision_id,
-            application_id,
-            amount,
-            supersedes_id,
-            created_at,
-            held_on,
-            published_at,
-            title_ar,
-            title_fr,
-            region_codes,
-            association_id,
-            association_ar,
-            association_fr,
-            lot_id,
-            lot_ar,
-            lot_fr,
-            call_code,
-            call_ar,
-            call_fr,
-        ) = row
-        # A correction (after an appeal) is awarded on its own date, else the committee's.
-        if supersedes_id is not None:
-            award_date = created_at.date()
-        else:
-            award_date = held_on or (published_at or created_at).date()
-        codes = list(region_codes or [])
-        yield Award(
-            decision_id=decision_id,
-            application_id=application_id,
-            amount=amount,
-            award_date=award_date,
-            title_ar=title_ar,
-            title_fr=title_fr,
-            association_id=association_id,
-            association_ar=association_ar,
-            association_fr=association_fr,
-            lot_id=lot_id,
-            lot_ar=lot_ar or "",
-            lot_fr=lot_fr or "",
-            call_code=call_code,
-            call_ar=call_ar,
-            call_fr=call_fr,
-            region_codes=codes,
-            axes=axes.get(application_id, []),
-            regions=[regions[code] for code in codes if code in regions],
-            funders=funders.get(decision_id, []),
-        )
+        yield _award(row, regions, axes, funders)
+
+
+def _award(row, regions: dict, axes: dict, funders: dict) -> Award:
+    (
+        decision_id,
+        application_id,
+        amount,
+        supersedes_id,
+        created_at,
+        held_on,
+        published_at,
+        title_ar,
+        title_fr,
+        region_codes,
+        association_id,
+        association_ar,
+        association_fr,
+        lot_id,
+        lot_ar,
+        lot_fr,
+        call_code,
+        call_ar,
+        call_fr,
+    ) = row
+    # A correction (after an appeal) is awarded on its own date, else the committee's.
+    if supersedes_id is not None:
+        award_date = created_at.date()
+    else:
+        award_date = held_on or (published_at or created_at).date()
+    codes = list(region_codes or [])
+    return Award(
+        decision_id=decision_id,
+        application_id=application_id,
+        amount=amount,
+        award_date=award_date,
+        title_ar=title_ar,
+        title_fr=title_fr,
+        association_id=association_id,
+        association_ar=association_ar,
+        association_fr=association_fr,
+        lot_id=lot_id,
+        lot_ar=lot_ar or "",
+        lot_fr=lot_fr or "",
+        call_code=call_code,
+        call_ar=call_ar,
+        call_fr=call_fr,
+        region_codes=codes,
+        axes=axes.get(application_id, []),
+        regions=[regions[code] for code in codes if code in regions],
+        funders=funders.get(decision_id, []),
+    )
 
 
 # --- totals ---------------------------------------------------------------------------------
@@ -293,34 +306,73 @@ class Total:
 
 @dataclass
 class CallResults:
-    awards: list[Award]
+    awards: Page  # one page of the awards, largest first within each lot
+    count: int
+    total: int
     by_lot: list[Total]
     by_axis: list[Total]
 
-    @property
-    def total(self) -> int:
-        return sum(award.amount for award in self.awards)
 
-
-def call_results(session: Session, call: Call) -> CallResults:
-    """Return a published call's awards with their totals per lot and per axis (an award linked
-    to several axes counts in each of them)."""
-    awards = list(funded_awards(session, call.id))
-    lots: dict[object, Total] = {}
-    axes: dict[int, Total] = {}
-    for award in awards:
-        lot = lots.setdefault(award.lot_id, Total(award.lot_id, award.lot_ar, award.lot_fr))
-        lot.count += 1
-        lot.amount += award.amount
-        for axis in award.axes:
-            entry = axes.setdefault(axis.id, Total(axis, axis.title_ar, axis.title_fr))
-            entry.count += 1
-            entry.amount += award.amount
+def call_results(session: Session, call: Call, page: int = 1, size: int = 50) -> CallResults:
+    """Return a published call's totals per lot and per axis (an award linked to several axes
+    counts in each of them) and one page of its awards, in a fixed number of statements."""
+    by_lot = _totals_by_lot(session, call.id)
+    count = sum(total.count for total in by_lot)
     return CallResults(
-        awards=awards,
-        by_lot=list(lots.values()),
-        by_axis=sorted(axes.values(), key=lambda total: total.key.number),
+        awards=_awards_page(session, call.id, page, size, count),
+        count=count,
+        total=sum(total.amount for total in by_lot),
+        by_lot=by_lot,
+        by_axis=_totals_by_axis(session, call.id),
     )
+
+
+def _totals_by_lot(session: Session, call_id: int) -> list[Total]:
+    query = (
+        select(Lot.id, Lot.title_ar, Lot.title_fr, func.count(), func.sum(Decision.amount_awarded))
+        .select_from(Decision)
+        .outerjoin(Lot, Lot.id == Decision.lot_id)
+        .group_by(Lot.id, Lot.title_ar, Lot.title_fr, Lot.position)
+        .order_by(Lot.position)
+    )
+    return [
+        Total(lot_id, lot_ar or "", lot_fr or "", count, int(amount))
+        for lot_id, lot_ar, lot_fr, count, amount in session.execute(_scoped(query, call_id))
+    ]
+
+
+def _totals_by_axis(session: Session, call_id: int) -> list[Total]:
+    axis_columns = (
+        StrategicAxis.id,
+        StrategicAxis.code,
+        StrategicAxis.number,
+        StrategicAxis.title_ar,
+        StrategicAxis.title_fr,
+    )
+    query = (
+        select(*axis_columns, func.count(), func.sum(Decision.amount_awarded))
+        .select_from(Decision)
+        .join(application_axis, application_axis.c.application_id == Decision.application_id)
+        .join(StrategicAxis, StrategicAxis.id == application_axis.c.axis_id)
+        .group_by(*axis_columns)
+        .order_by(StrategicAxis.number)
+    )
+    totals = []
+    for *axis, count, amount in session.execute(_scoped(query, call_id)):
+        reference = AxisRef(*axis)
+        totals.append(Total(reference, reference.title_ar, reference.title_fr, count, int(amount)))
+    return totals
+
+
+def _awards_page(session: Session, call_id: int, number: int, size: int, count: int) -> Page:
+    number = min(max(1, number), max(1, -(-count // size)))
+    rows = session.execute(_awards_query(call_id).limit(size).offset((number - 1) * size)).all()
+    shown = [row[1] for row in rows]
+    regions = {region.code: region for region in session.scalars(select(Region))}
+    axes = _axes_by_application(session, call_id, shown)
+    funders = _funders_by_decision(session, call_id, [row[0] for row in rows])
+    awards = [_award(row, regions, axes, funders) for row in rows]
+    return Page(items=awards, number=number, size=size, total=count)
 
 
 # --- open data (360Giving) ------------------------------------------------------------------

@@ -3,7 +3,7 @@ the same as open data (360Giving field names) at stable URLs."""
 
 from __future__ import annotations
 
-from flask import Response, abort, render_template, stream_with_context
+from flask import Response, abort, render_template, request, stream_with_context
 
 from portal.exports import csv_chunks
 from portal.extensions import db
@@ -11,6 +11,8 @@ from portal.results import bp
 from portal.results import public as services
 
 FORMATS = ("csv", "json")
+# Awards listed per page of a call's results; the open data holds them all.
+AWARDS_PAGE_SIZE = 50
 
 
 @bp.get("/results")
@@ -32,7 +34,9 @@ def public_call(code: str):
         "results/public_call.html",
         call=call,
         committee=committee,
-        results=services.call_results(db.session, call),
+        results=services.call_results(
+            db.session, call, request.args.get("page", 1, type=int), AWARDS_PAGE_SIZE
+        ),
     )
 
 

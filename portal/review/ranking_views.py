@@ -21,7 +21,6 @@ from wtforms import BooleanField, DateTimeLocalField, IntegerField, StringField,
 from wtforms.validators import (
     DataRequired,
     InputRequired,
-    Length,
     NumberRange,
     Optional,
     ValidationError,
@@ -32,13 +31,16 @@ from portal.auth.policy import require
 from portal.calls.models import Call
 from portal.calls.services import load_call_with_criteria
 from portal.extensions import db
-from portal.forms import NUMBER, show_refusal
+from portal.forms import NUMBER, max_length, plain_text, show_refusal
 from portal.htmx import is_htmx
+from portal.pagination import paginate_list
 from portal.review import bp, moderation, ranking
 from portal.rules import RuleRefused
 from portal.timeutil import from_local, to_local
 
 RANKING_VIEWS = ("standard", "normalised")
+# Rows of the ranking page; the exports hold the whole ranking.
+RANKING_PAGE_SIZE = 100
 
 
 # --- forms ----------------------------------------------------------------------------------
@@ -109,7 +111,8 @@ class ConsensusForm(FlaskForm):
         _l("Justification"),
         validators=[
             DataRequired(message=_l("Explain how the consensus was reached.")),
-            Length(max=5000),
+            max_length(5000),
+            plain_text,
         ],
     )
 
@@ -245,7 +248,7 @@ def ranking_page(call_id: int):
     return render_template(
         template,
         call=call,
-        ranked=ranked,
+        page=paginate_list(ranked, request.args.get("page", 1, type=int), RANKING_PAGE_SIZE),
         lot_id=lot_id,
         normalised=normalised,
         heaviest=ranking.heaviest_criterion(call),

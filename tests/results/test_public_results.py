@@ -69,6 +69,7 @@ def test_totals_per_lot_and_per_axis(app, client):
     results = call_results(db.session, call)
 
     assert results.total == sum(50_000 + n for n in range(4))
+    assert results.count == 4 and len(results.awards.items) == 4
     [lot] = results.by_lot
     assert (lot.count, lot.amount) == (4, results.total)
     by_axis = {total.key.number: (total.count, total.amount) for total in results.by_axis}

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from flask import url_for
 
 from bench.ranking import populate
 from portal.extensions import db
+from portal.review.ranking_views import RANKING_PAGE_SIZE
 from tests import factories
-from tests.conftest import shown
+from tests.conftest import shown, shown_plural
 from tests.review.test_ranking import eligible_application
 
 
@@ -97,6 +99,24 @@ def test_the_ranking_runs_the_same_queries_for_10_and_2000_applications(
 
     assert with_ten == with_two_thousand, (with_ten, with_two_thousand)
     assert with_two_thousand <= 10, with_two_thousand
+
+
+def test_the_ranking_shows_a_hundred_rows_a_page_ranked_across_pages(call, staff):
+    client, _ = staff
+    populate(db.session, call, 250, evaluators=12)
+    db.session.commit()
+
+    first = client.get(url_for("review.ranking", call_id=call.id)).get_data(as_text=True)
+    third = client.get(url_for("review.ranking", call_id=call.id, page=3)).get_data(as_text=True)
+
+    assert first.count('<tr id="application-') == RANKING_PAGE_SIZE
+    assert third.count('<tr id="application-') == 250 - 2 * RANKING_PAGE_SIZE
+    assert (
+        shown_plural("%(num)d eligible application", "%(num)d eligible applications", 250) in third
+    )  # the count is of the whole ranking
+    assert shown("Page %(n)s of %(total)s", n=3, total=3) in third
+    first_ids = set(re.findall(r'<tr id="application-(\d+)"', first))
+    assert first_ids.isdisjoint(re.findall(r'<tr id="application-(\d+)"', third))
 
 
 def test_the_csv_export_has_a_bom_and_formulas_neutralised(call, staff, reviewed):
