@@ -252,52 +252,62 @@ def _tranche_data(form: TrancheForm) -> dict:
     }
 
 
-@bp.post("/staff/actions/<int:action_id>/tranches")
-@login_required
-def add_tranche(action_id: int):
-    """Plan a payment tranche, within the awarded amount."""
+def _managed_action(action_id: int):
     require(current_user, "actions.manage")
-    action = load_action_or_404(action_id, "actions.manage")
-    form = TrancheForm(prefix="new")
+    return load_action_or_404(action_id, "actions.manage")
+
+
+def _part_or_404(parts, part_id: int):
+    """Return the action's tranche or milestone of this id; 404 for one of another action."""
+    part = next((item for item in parts if item.id == part_id), None)
+    if part is None:
+        abort(404)
+    return part
+
+
+def _save_from_form(action, form, save, saved_message: str, **shown_on_refusal):
+    """Run `save()` once `form` validates and answer with the saved message; else, or when a
+    rule refuses, the staff page again (422) with the form and its messages."""
     if form.validate_on_submit():
         try:
-            services.add_tranche(db.session, action, _tranche_data(form), actor=current_user)
+            save()
         except services.ActionError as error:
             db.session.rollback()
             show_refusal(form, error)
         else:
-            return _done(action, _("The tranche is added."))
-    return _staff_page(load_action_or_404(action_id, "actions.manage"), 422, new_tranche_form=form)
+            return _done(action, saved_message)
+    return _staff_page(load_action_or_404(action.id, "actions.manage"), 422, **shown_on_refusal)
 
 
-def _tranche_or_404(action, tranche_id: int):
-    tranche = next((item for item in action.tranches if item.id == tranche_id), None)
-    if tranche is None:
-        abort(404)
-    return tranche
+@bp.post("/staff/actions/<int:action_id>/tranches")
+@login_required
+def add_tranche(action_id: int):
+    """Plan a payment tranche, within the awarded amount."""
+    action = _managed_action(action_id)
+    form = TrancheForm(prefix="new")
+    return _save_from_form(
+        action,
+        form,
+        lambda: services.add_tranche(db.session, action, _tranche_data(form), actor=current_user),
+        _("The tranche is added."),
+        new_tranche_form=form,
+    )
 
 
 @bp.post("/staff/actions/<int:action_id>/tranches/<int:tranche_id>")
 @login_required
 def update_tranche(action_id: int, tranche_id: int):
     """Change a tranche's plan, or record when and how much was paid."""
-    require(current_user, "actions.manage")
-    action = load_action_or_404(action_id, "actions.manage")
-    tranche = _tranche_or_404(action, tranche_id)
+    action = _managed_action(action_id)
+    tranche = _part_or_404(action.tranches, tranche_id)
     form = TrancheForm(prefix=f"t{tranche.id}")
-    if form.validate_on_submit():
-        try:
-            services.update_tranche(
-                db.session, action, tranche, _tranche_data(form), actor=current_user
-            )
-        except services.ActionError as error:
-            db.session.rollback()
-            show_refusal(form, error)
-        else:
-            return _done(action, _("The tranche is saved."))
-    return _staff_page(
-        load_action_or_404(action_id, "actions.manage"),
-        422,
+    return _save_from_form(
+        action,
+        form,
+        lambda: services.update_tranche(
+            db.session, action, tranche, _tranche_data(form), actor=current_user
+        ),
+        _("The tranche is saved."),
         tranche_form=form,
         tranche_id=tranche_id,
     )
@@ -307,9 +317,8 @@ def update_tranche(action_id: int, tranche_id: int):
 @login_required
 def remove_tranche(action_id: int, tranche_id: int):
     """Remove a tranche not yet paid."""
-    require(current_user, "actions.manage")
-    action = load_action_or_404(action_id, "actions.manage")
-    tranche = _tranche_or_404(action, tranche_id)
+    action = _managed_action(action_id)
+    tranche = _part_or_404(action.tranches, tranche_id)
     if not EmptyForm().validate_on_submit():
         abort(400)
     try:
@@ -336,30 +345,20 @@ def _milestone_data(form: MilestoneForm) -> dict:
     return {"title": form.title.data, "due_on": form.due_on.data, "done_on": form.done_on.data}
 
 
-def _milestone_or_404(action, milestone_id: int):
-    milestone = next((item for item in action.milestones if item.id == milestone_id), None)
-    if milestone is None:
-        abort(404)
-    return milestone
-
-
 @bp.post("/staff/actions/<int:action_id>/milestones")
 @login_required
 def add_milestone(action_id: int):
     """Add a milestone: title, due date, and done date if already reached."""
-    require(current_user, "actions.manage")
-    action = load_action_or_404(action_id, "actions.manage")
+    action = _managed_action(action_id)
     form = MilestoneForm(prefix="milestone")
-    if form.validate_on_submit():
-        try:
-            services.add_milestone(db.session, action, _milestone_data(form), actor=current_user)
-        except services.ActionError as error:
-            db.session.rollback()
-            show_refusal(form, error)
-        else:
-            return _done(action, _("The milestone is added."))
-    return _staff_page(
-        load_action_or_404(action_id, "actions.manage"), 422, new_milestone_form=form
+    return _save_from_form(
+        action,
+        form,
+        lambda: services.add_milestone(
+            db.session, action, _milestone_data(form), actor=current_user
+        ),
+        _("The milestone is added."),
+        new_milestone_form=form,
     )
 
 
@@ -367,23 +366,16 @@ def add_milestone(action_id: int):
 @login_required
 def update_milestone(action_id: int, milestone_id: int):
     """Change a milestone's title, due date or done date."""
-    require(current_user, "actions.manage")
-    action = load_action_or_404(action_id, "actions.manage")
-    milestone = _milestone_or_404(action, milestone_id)
+    action = _managed_action(action_id)
+    milestone = _part_or_404(action.milestones, milestone_id)
     form = MilestoneForm(prefix=f"m{milestone.id}")
-    if form.validate_on_submit():
-        try:
-            services.update_milestone(
-                db.session, action, milestone, _milestone_data(form), actor=current_user
-            )
-        except services.ActionError as error:
-            db.session.rollback()
-            show_refusal(form, error)
-        else:
-            return _done(action, _("The milestone is saved."))
-    return _staff_page(
-        load_action_or_404(action_id, "actions.manage"),
-        422,
+    return _save_from_form(
+        action,
+        form,
+        lambda: services.update_milestone(
+            db.session, action, milestone, _milestone_data(form), actor=current_user
+        ),
+        _("The milestone is saved."),
         milestone_form=form,
         milestone_id=milestone_id,
     )
@@ -393,9 +385,8 @@ def update_milestone(action_id: int, milestone_id: int):
 @login_required
 def set_milestone_done(action_id: int, milestone_id: int):
     """Mark a milestone done today (`done=1`; one already done keeps its date) or not done."""
-    require(current_user, "actions.manage")
-    action = load_action_or_404(action_id, "actions.manage")
-    milestone = _milestone_or_404(action, milestone_id)
+    action = _managed_action(action_id)
+    milestone = _part_or_404(action.milestones, milestone_id)
     form = MilestoneDoneForm()
     if not form.validate_on_submit():
         abort(400)
@@ -411,7 +402,7 @@ def set_milestone_done(action_id: int, milestone_id: int):
     except services.ActionError as error:
         db.session.rollback()
         action = load_action_or_404(action_id, "actions.manage")
-        row_form = _milestone_form(_milestone_or_404(action, milestone_id))
+        row_form = _milestone_form(_part_or_404(action.milestones, milestone_id))
         show_refusal(row_form, error)
         return _staff_page(action, 422, milestone_form=row_form, milestone_id=milestone_id)
     return _done(
@@ -424,9 +415,8 @@ def set_milestone_done(action_id: int, milestone_id: int):
 @login_required
 def remove_milestone(action_id: int, milestone_id: int):
     """Remove a milestone."""
-    require(current_user, "actions.manage")
-    action = load_action_or_404(action_id, "actions.manage")
-    milestone = _milestone_or_404(action, milestone_id)
+    action = _managed_action(action_id)
+    milestone = _part_or_404(action.milestones, milestone_id)
     if not EmptyForm().validate_on_submit():
         abort(400)
     services.remove_milestone(db.session, action, milestone, actor=current_user)
