@@ -71,6 +71,7 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """Mount every domain's blueprint (importing its views registers their routes)."""
     import portal.accounts.admin_views
+    import portal.accounts.session_limits
     import portal.accounts.two_factor_views
     import portal.accounts.views
     import portal.actions.views

@@ -30,10 +30,17 @@ ENV_SETTINGS = (
     "RATELIMIT_MEMBER_INVITATION",
     "RATELIMIT_EVALUATOR_INVITATION",
     "RATELIMIT_ENROLMENT",
+    "SESSION_IDLE_MINUTES",
+    "SESSION_ABSOLUTE_HOURS",
 )
 
 BOOLEAN_SETTINGS = {"MAIL_USE_TLS", "MAIL_USE_SSL", "ALLOW_SQLITE_IN_PRODUCTION"}
-INTEGER_SETTINGS = {"MAIL_PORT", "TRUSTED_PROXIES"}
+INTEGER_SETTINGS = {
+    "MAIL_PORT",
+    "TRUSTED_PROXIES",
+    "SESSION_IDLE_MINUTES",
+    "SESSION_ABSOLUTE_HOURS",
+}
 MIN_SECRET_KEY_LENGTH = 32
 # The schemes the rate-limit storage (the `limits` package) reads from REDIS_URL.
 REDIS_SCHEMES = ("redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster")
@@ -88,6 +95,13 @@ def default_settings(instance_path: Path) -> dict:
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+        # A signed-in session ends after this long without a request. ASVS 3.3.2 (level 2) says
+        # 30 minutes; 2 hours by default so that a form written for an hour on a phone, with no
+        # request meanwhile, is still accepted when sent (CHECKLIST S10). Set 30 where staff
+        # prefer the stricter limit...
+        "SESSION_IDLE_MINUTES": 120,
+        # ...and this long after its sign-in, however active (portal/accounts/session_limits.py).
+        "SESSION_ABSOLUTE_HOURS": 12,
         # The CSRF token lives as long as the session, so a long form sitting still submits.
         "WTF_CSRF_TIME_LIMIT": None,
         "WTF_CSRF_HEADERS": ["X-CSRFToken"],

@@ -1,5 +1,6 @@
-"""What the browser's session holds about signing in: a fresh session for each sign-in, the
-sign-in waiting for its second step, and the mark that the second factor was passed."""
+"""What the browser's session holds about signing in: a fresh session for each sign-in (with the
+times its limits count from, see session_limits), the sign-in waiting for its second step, and
+the mark that the second factor was passed."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import timedelta
 from flask import current_app, session
 from flask_login import login_user
 
-from portal.accounts import services
+from portal.accounts import services, session_limits
 from portal.accounts.models import User
 from portal.db import utcnow
 from portal.extensions import db
@@ -32,10 +33,12 @@ def required_roles() -> frozenset[str]:
 
 
 def start_session(user: User, *, second_factor: bool = False) -> None:
-    """Begin a fresh session for the user: nothing from the visitor's session survives."""
+    """Begin a fresh session for the user: nothing from the visitor's session survives, and its
+    idle and absolute limits count from now."""
     session.clear()
     login_user(user)
     session.permanent = True
+    session_limits.stamp_new_session()
     if second_factor:
         session[SECOND_FACTOR_KEY] = True
 

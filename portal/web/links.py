@@ -24,6 +24,8 @@ def safe_next(target: str | None, default_endpoint: str = "web.home") -> str:
             and target.startswith("/")
             and not target.startswith("//")
             and "\\" not in target
+            # No control characters: a line break in the Location header would be a 500.
+            and not any(ord(character) < 0x20 or ord(character) == 0x7F for character in target)
         )
         if is_local_path:
             return target
