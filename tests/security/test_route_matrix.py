@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import sqlalchemy as sa
+from flask import Response
 
 from portal.auth.policy import PUBLIC_ENDPOINTS
 from portal.extensions import db
@@ -422,6 +423,25 @@ OF_ASSOCIATION_A = [
 ]
 
 
+# Inline code a Content-Security-Policy without 'unsafe-inline' would block in the browser.
+INLINE_CODE = re.compile(r"<script(?![^>]*\ssrc=)[^>]*>|\son[a-z]+\s*=|\sstyle\s*=", re.I)
+
+
+def content_policy_problem(response) -> str | None:
+    """Name what breaks the CSP rule (CHECKLIST S15; ASVS 14.4.3) in one answer, if anything:
+    no policy, a policy allowing inline or eval'd code, or inline code in the page."""
+    policy = response.headers.get("Content-Security-Policy", "")
+    if not policy:
+        return "no CSP"
+    if "'unsafe-inline'" in policy or "'unsafe-eval'" in policy:
+        return f"unsafe CSP: {policy}"
+    if response.mimetype == "text/html":
+        found = INLINE_CODE.search(response.get_data(as_text=True))
+        if found:
+            return f"inline code: {found.group(0)!r}"
+    return None
+
+
 def observed(response) -> int | str:
     """Name the answer as the table does: a status, or LOGIN for the redirect to sign-in."""
     location = urlsplit(response.headers.get("Location", ""))
@@ -541,7 +561,8 @@ def test_visitors_are_sent_to_sign_in_from_every_non_public_route(app, world):
 
 @pytest.mark.parametrize(("endpoint", "method"), ROUTES, ids=ROUTE_IDS)
 def test_route_answers_every_actor_as_the_table_says(app, make_world, caplog, endpoint, method):
-    """Each actor, with and without HX-Request, gets the row's status; denials are logged (S02)."""
+    """Each actor, with and without HX-Request, gets the row's status; denials are logged (S02);
+    every answer carries a CSP without unsafe-inline and holds no inline code (S15)."""
     row = _row_or_fail(endpoint, method)
     caplog.set_level(logging.INFO, logger="portal.security")
     want, got = {}, {}
@@ -554,6 +575,9 @@ def test_route_answers_every_actor_as_the_table_says(app, make_world, caplog, en
                 response = request_as(app, world, actor, endpoint, method, htmx)
             want[case] = expected_answer(row, actor, htmx)
             got[case] = observed(response)
+            problem = content_policy_problem(response)
+            if problem:
+                got[case] = f"{got[case]} ({problem})"
             if response.status_code in (403, 404) and not _denial_records(
                 caplog, world.users[actor]
             ):
@@ -588,3 +612,23 @@ def test_association_routes_answer_404_to_another_associations_owner():
     for endpoint, method in OF_ASSOCIATION_A:
         if endpoint.startswith("organisations.") and endpoint != "organisations.verification":
             assert expected_answer(EXPECTED[(endpoint, method)], B, False) == 404, endpoint
+
+
+@pytest.mark.parametrize(
+    ("policy", "body", "problem"),
+    [
+        ("", "<p>hi</p>", "no CSP"),
+        ("default-src 'self'; script-src 'self' 'unsafe-inline'", "<p>hi</p>", "unsafe CSP"),
+        ("script-src 'self'", "<script>alert(1)</script>", "inline code"),
+        ("script-src 'self'", '<button onclick="go()">go</button>', "inline code"),
+        ("script-src 'self'", '<p style="color:red">hi</p>', "inline code"),
+        ("script-src 'self'", '<script src="/static/js/portal.js" defer></script>', None),
+    ],
+)
+def test_the_policy_check_names_each_problem(policy, body, problem):
+    """The CSP check run over every route above is not blind: each problem is named."""
+    response = Response(body, mimetype="text/html")
+    if policy:
+        response.headers["Content-Security-Policy"] = policy
+    found = content_policy_problem(response)
+    assert (found or "").startswith(problem or "") and (found is None) == (problem is None)
