@@ -44,32 +44,58 @@ def find_user_by_email(session: Session, email: str) -> User | None:
 
 def register_user(
     session: Session, *, email: str, password: str, full_name: str, locale: str
-) -> User:
-    """Create an unverified applicant account and queue its verification e-mail."""
+) -> User | None:
+    """Create an unverified applicant account and queue its verification e-mail.
+
+    An address that already has an account gets nothing new: its owner is told by e-mail that
+    someone tried, and None is returned. The password is hashed either way, so neither the
+    answer nor the time it takes tells whether the address is known.
+    """
     problem = passwords.password_problem(password)
     if problem:
         raise AccountError(problem, field="password")
     email = normalise_email(email)
-    if find_user_by_email(session, email) is not None:
-        raise AccountError(_l("An account already uses this e-mail address."), field="email")
+    password_hash = passwords.hash_password(password)
+    existing = find_user_by_email(session, email)
+    if existing is not None:
+        _tell_owner_of_sign_up_attempt(session, existing)
+        return None
     user = User(
         email=email,
-        password_hash=passwords.hash_password(password),
+        password_hash=password_hash,
         full_name=full_name.strip(),
         locale=locale,
     )
     user.role_rows.append(UserRole(role=Role.APPLICANT))
-    session.add(user)
     try:
         with session.begin_nested():
+            # Added inside the savepoint, so that its rollback takes the new rows away too.
+            session.add(user)
             session.flush()
-    except IntegrityError as error:
-        raise AccountError(
-            _l("An account already uses this e-mail address."), field="email"
-        ) from error
+    except IntegrityError:
+        # Another sign-up took the address between the check and the insert.
+        existing = find_user_by_email(session, email)
+        if existing is not None:
+            _tell_owner_of_sign_up_attempt(session, existing)
+        return None
     record_event(session, user, "account.registered", user)
     send_verification(session, user)
     return user
+
+
+def _tell_owner_of_sign_up_attempt(session: Session, user: User) -> None:
+    """Queue an e-mail telling the owner that someone tried to sign up with their address."""
+    if not user.is_enabled:
+        return  # as for a reset request: a disabled account gets no mail that invites in
+    queue_message(
+        session,
+        user.email,
+        user.locale,
+        "sign_up_attempt",
+        user=user,
+        sign_in_link=external_url("accounts.sign_in"),
+        reset_link=external_url("accounts.forgot_password"),
+    )
 
 
 def _verification_state(user: User) -> str:

@@ -35,6 +35,9 @@ from portal.htmx import is_htmx
 from portal.web.i18n import select_locale
 from portal.web.links import safe_next
 
+# The address just confirmed from its link, written into the sign-in form that follows.
+SIGN_IN_ADDRESS_KEY = "sign_in_address"
+
 login_manager.login_view = "accounts.sign_in"
 login_manager.login_message = None
 
@@ -78,13 +81,17 @@ def _ask_for_second_step(user: User, next_url: str | None):
 @bp.route("/account/sign-up", methods=["GET", "POST"])
 @limiter.limit("20 per hour", methods=["POST"])
 def sign_up():
-    """Create an account; a verification link is sent by e-mail."""
+    """Create an account; a verification link is sent by e-mail.
+
+    The answer never says whether the address already has an account: its owner is told by
+    e-mail instead, and nobody is signed in until the address is confirmed.
+    """
     if current_user.is_authenticated:
         return redirect(url_for("web.home"))
     form = SignUpForm()
     if form.validate_on_submit():
         try:
-            user = services.register_user(
+            services.register_user(
                 db.session,
                 email=form.email.data,
                 password=form.password.data,
@@ -96,12 +103,7 @@ def sign_up():
             show_refusal(form, error)
         else:
             db.session.commit()
-            _start_session(user)
-            flash(
-                _("Your account is created. Open the link we sent to %(email)s.", email=user.email),
-                "success",
-            )
-            return redirect(url_for("accounts.profile"), 303)
+            return render_template("accounts/sign_up_sent.html", email=form.email.data)
     return render_template("accounts/sign_up.html", form=form), 422 if form.errors else 200
 
 
@@ -118,6 +120,8 @@ def verify_email(token: str):
     flash(_("Your e-mail address is confirmed."), "success")
     if current_user.is_authenticated and current_user.id == user.id:
         return redirect(url_for("accounts.profile"))
+    if not current_user.is_authenticated:
+        session[SIGN_IN_ADDRESS_KEY] = user.email
     return redirect(url_for("accounts.sign_in"))
 
 
@@ -167,6 +171,8 @@ def sign_in():
             return _ask_for_second_step(user, next_url)
         _start_session(user)
         return redirect(safe_next(next_url, "accounts.profile"), 303)
+    if request.method == "GET":
+        form.email.data = session.pop(SIGN_IN_ADDRESS_KEY, None)
     status = 422 if form.errors else 200
     return render_template("accounts/sign_in.html", form=form, next=next_url), status
 

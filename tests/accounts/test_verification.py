@@ -40,8 +40,9 @@ def verification_path(user) -> str:
     return path_of(link_in(outbox(user.email)[-1]))
 
 
-def test_link_from_the_sign_up_email_verifies_the_address(client):
-    """ASVS 2.5.1: the whole flow — sign up, open the e-mailed link, the address is confirmed."""
+def test_link_from_the_sign_up_email_verifies_the_address_then_the_newcomer_signs_in(client):
+    """ASVS 2.5.1: the whole flow — sign up, open the e-mailed link, the address is confirmed,
+    and sign-in, with the address already written in, opens the account."""
     client.post(
         "/account/sign-up",
         data={
@@ -56,13 +57,43 @@ def test_link_from_the_sign_up_email_verifies_the_address(client):
     response = client.get(path_of(link_in(message)))
 
     assert response.status_code == 302
-    assert response.headers["Location"].endswith("/account")
-    page = client.get("/account")
-    assert shows(page, translated("ar", "Your e-mail address is confirmed."))
+    assert response.headers["Location"].endswith("/account/sign-in")
+    sign_in_page = client.get("/account/sign-in")
+    assert shows(sign_in_page, translated("ar", "Your e-mail address is confirmed."))
+    assert 'value="salma@example.org"' in sign_in_page.get_data(as_text=True)
     user = services.find_user_by_email(db.session, "salma@example.org")
     assert user.is_verified
     [event] = events("account.email_verified")
     assert event.object_id == user.id
+
+    signed_in = client.post(
+        "/account/sign-in",
+        data={"email": "salma@example.org", "password": "a long enough passphrase"},
+    )
+
+    assert signed_in.status_code == 303
+    assert signed_in.headers["Location"].endswith("/account")
+    account_page = client.get("/account")
+    assert account_page.status_code == 200
+    assert not shows(
+        account_page,
+        translated(
+            "ar",
+            "Your e-mail address is not confirmed yet. Open the link we sent to %(email)s.",
+            email="salma@example.org",
+        ),
+    )
+
+
+def test_the_address_is_written_into_sign_in_once(client, unverified):
+    """The confirmed address fills the next sign-in form only; a later visit starts empty."""
+    client.get(verification_path(unverified))
+
+    first = client.get("/account/sign-in").get_data(as_text=True)
+    second = client.get("/account/sign-in").get_data(as_text=True)
+
+    assert 'value="karim@example.org"' in first
+    assert "karim@example.org" not in second
 
 
 def test_link_opened_by_a_visitor_verifies_and_leads_to_sign_in(client, unverified):
@@ -182,7 +213,7 @@ def test_verification_link_uses_the_configured_host_not_the_request_host(client)
         },
     )
 
-    assert response.status_code == 303
+    assert response.status_code == 200
 
     [message] = outbox("salma@example.org")
     assert link_in(message).startswith("https://shiraka.test/account/verify/")
