@@ -142,10 +142,14 @@ def _clean_tables(engine) -> None:
 
 
 def _truncate_filled_tables(connection, tables) -> None:
-    """Truncate only the tables holding rows, then restart every sequence.
+    """Empty only the tables holding rows, then restart every sequence.
 
-    TRUNCATE costs the same whether a table is empty or not, and a test fills a handful of the
-    schema's tables: asking which ones first makes the clean-up several times faster.
+    A test fills a handful of the schema's tables: asking which ones first saves emptying the
+    others. They are emptied by DELETE with triggers and foreign keys off for the transaction
+    (a superuser's `session_replication_role = replica`, which also lets the audit trail's
+    append-only trigger be): for a few rows that takes milliseconds, where TRUNCATE … CASCADE
+    takes about half a second, as it recreates the files of every table the foreign keys reach.
+    Without a superuser, TRUNCATE it is.
     """
     probes = sa.union_all(
         *(
@@ -153,9 +157,14 @@ def _truncate_filled_tables(connection, tables) -> None:
             for table in tables
         )
     )
-    filled = connection.execute(probes).scalars().all()
-    if filled:
-        names = ", ".join(f'"{name}"' for name in filled)
+    filled = set(connection.execute(probes).scalars())
+    if filled and connection.scalar(sa.text("SELECT current_setting('is_superuser')")) == "on":
+        connection.execute(sa.text("SET LOCAL session_replication_role = replica"))
+        for table in tables:  # children before parents
+            if table.name in filled:
+                connection.execute(table.delete())
+    elif filled:
+        names = ", ".join(f'"{name}"' for name in sorted(filled))
         connection.execute(sa.text(f"TRUNCATE {names} CASCADE"))
     # A rolled-back insert moves a sequence on an empty table too: restart them all.
     connection.execute(
