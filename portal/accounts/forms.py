@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectMultipleField, StringField
-from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
+from wtforms.validators import DataRequired, Email, EqualTo, ValidationError
 
 from portal.accounts.models import Role
 from portal.accounts.passwords import MAX_LENGTH, password_problem
-from portal.forms import choices
+from portal.forms import choices, max_length, plain_text
 
 
 def strong_password(form, field) -> None:
@@ -25,7 +25,8 @@ def _email_field(label=None):
         validators=[
             DataRequired(),
             Email(message=_l("Enter a valid e-mail address.")),
-            Length(max=254),
+            max_length(254),
+            plain_text,
         ],
         render_kw={"autocomplete": "email", "dir": "ltr"},
     )
@@ -49,7 +50,7 @@ def _new_password_fields():
 class SignUpForm(FlaskForm):
     full_name = StringField(
         _l("Full name"),
-        validators=[DataRequired(), Length(max=120)],
+        validators=[DataRequired(), max_length(120), plain_text],
         render_kw={"autocomplete": "name"},
     )
     email = _email_field()
@@ -60,7 +61,7 @@ class SignInForm(FlaskForm):
     email = _email_field()
     password = PasswordField(
         _l("Password"),
-        validators=[DataRequired(), Length(max=1024)],
+        validators=[DataRequired(), max_length(1024), plain_text],
         render_kw={"autocomplete": "current-password"},
     )
 
@@ -76,7 +77,7 @@ class ResetPasswordForm(FlaskForm):
 class ChangePasswordForm(FlaskForm):
     current_password = PasswordField(
         _l("Current password"),
-        validators=[DataRequired(), Length(max=1024)],
+        validators=[DataRequired(), max_length(1024), plain_text],
         render_kw={"autocomplete": "current-password"},
     )
     password, confirm = _new_password_fields()
@@ -90,7 +91,7 @@ CODE_INPUT = {"inputmode": "numeric", "autocomplete": "one-time-code", "dir": "l
 def _code_field():
     return StringField(
         _l("Code from the app"),
-        validators=[DataRequired(), Length(max=16)],
+        validators=[DataRequired(), max_length(16), plain_text],
         description=_l("The 6 digits your authenticator app shows now."),
         render_kw=CODE_INPUT,
     )
@@ -105,7 +106,7 @@ class TwoFactorCodeForm(FlaskForm):
 class DisableTwoFactorForm(FlaskForm):
     current_password = PasswordField(
         _l("Current password"),
-        validators=[DataRequired(), Length(max=1024)],
+        validators=[DataRequired(), max_length(1024), plain_text],
         render_kw={"autocomplete": "current-password"},
     )
     code = _code_field()
@@ -122,7 +123,7 @@ class RecoveryCodeForm(FlaskForm):
 
     recovery_code = StringField(
         _l("Recovery code"),
-        validators=[DataRequired(), Length(max=32)],
+        validators=[DataRequired(), max_length(32), plain_text],
         description=_l("One of the codes you kept when you turned two-factor sign-in on."),
         render_kw={
             "autocomplete": "one-time-code",
@@ -143,7 +144,9 @@ ROLE_LABELS = {
 
 class RolesForm(FlaskForm):
     roles = SelectMultipleField(
-        _l("Roles"), choices=choices((role.value, label) for role, label in ROLE_LABELS.items())
+        _l("Roles"),
+        choices=choices((role.value, label) for role, label in ROLE_LABELS.items()),
+        invalid_choice_message=_l("Choose from the list."),
     )
 
 
@@ -151,4 +154,4 @@ class UserSearchForm(FlaskForm):
     class Meta:
         csrf = False
 
-    q = StringField(_l("Search by name or e-mail"), validators=[Length(max=100)])
+    q = StringField(_l("Search by name or e-mail"), validators=[max_length(100), plain_text])

@@ -21,7 +21,7 @@ from portal.actions.forms import (
 )
 from portal.auth.policy import may, require
 from portal.extensions import db
-from portal.forms import EmptyForm, show_refusal
+from portal.forms import EmptyForm, query_id, query_text, show_refusal
 from portal.htmx import render_page_or_fragment
 from portal.organisations.services import get_association
 from portal.pagination import paginate
@@ -80,9 +80,9 @@ def action_page(action_id: int):
 
 def _staff_filters() -> services.ActionFilters:
     return services.ActionFilters(
-        call_id=request.args.get("call", type=int),
-        lot_id=request.args.get("lot", type=int),
-        status=request.args.get("status", "")[:20],
+        call_id=query_id(request.args.get("call")),
+        lot_id=query_id(request.args.get("lot")),
+        status=query_text(request.args.get("status"), 20),
     )
 
 

@@ -14,13 +14,19 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import InputRequired, Optional
 
 from portal.actions.models import ActionStatus, ReportStatus
-from portal.actions.reports import beneficiary_field, indicators, spending_field
+from portal.actions.reports import (
+    MAX_INDICATOR_RESULT,
+    MAX_NARRATIVE,
+    beneficiary_field,
+    indicators,
+    spending_field,
+)
 from portal.applications.sections import CATEGORY_LABELS, FIELD_LABELS
 from portal.applications.services import BENEFICIARY_GROUPS
-from portal.forms import NUMBER, choices
+from portal.forms import NUMBER, choices, max_length, plain_text
 from portal.organisations.forms import CheckboxesField
 
 ACTION_STATUS_LABELS = {
@@ -47,7 +53,7 @@ class AgreementForm(FlaskForm):
     """The agreement reference, the action's dates and its status (staff)."""
 
     agreement_reference = StringField(
-        _l("Agreement reference"), validators=[Length(max=60)], render_kw={"dir": "ltr"}
+        _l("Agreement reference"), validators=[max_length(60), plain_text], render_kw={"dir": "ltr"}
     )
     starts_on = _optional_date(_l("Start date"))
     ends_on = _optional_date(_l("End date"))
@@ -66,7 +72,7 @@ class LinksForm(FlaskForm):
     un_mechanisms = CheckboxesField(_l("UN human-rights mechanisms"), choices=[])
     un_recommendations = TextAreaField(
         _l("Recommendations the action follows up (one per line)"),
-        validators=[Length(max=5000)],
+        validators=[max_length(5000), plain_text],
         render_kw={"rows": 4},
     )
 
@@ -138,7 +144,7 @@ class ReviewForm(FlaskForm):
 
     comment = TextAreaField(
         _l("What should the association change?"),
-        validators=[Length(max=5000)],
+        validators=[max_length(5000), plain_text],
         render_kw={"rows": 4},
     )
 
@@ -149,7 +155,9 @@ class ReportForm(FlaskForm):
     # The version the page was opened at: a save based on an older one is refused.
     version = HiddenField(validators=[InputRequired()])
     activities_done = TextAreaField(
-        _l("Activities done since the last report"), render_kw={"rows": 8}
+        _l("Activities done since the last report"),
+        validators=[max_length(MAX_NARRATIVE), plain_text],
+        render_kw={"rows": 8},
     )
     progress_percent = StringField(
         _l("Progress of the action (percent)"),
@@ -176,7 +184,8 @@ def report_form_class(action, locale: str):
                 # Built per request: a plain string, escaped like any text (a lazy one with the
                 # association's words in it would be printed as markup).
                 description=gettext("Target: %(target)s", target=indicator.target),
-                render_kw={"maxlength": 200},
+                validators=[max_length(MAX_INDICATOR_RESULT), plain_text],
+                render_kw={"maxlength": MAX_INDICATOR_RESULT},
             ),
         )
     for group in BENEFICIARY_GROUPS:

@@ -19,7 +19,7 @@ from portal.actions.forms import (
 )
 from portal.actions.services import is_overdue
 from portal.applications.sections import CATEGORY_LABELS
-from portal.applications.services import BENEFICIARY_GROUPS
+from portal.applications.services import BENEFICIARY_GROUPS, is_whole_number
 from portal.applications.uploads import UploadRefused, check_upload
 from portal.auth.policy import may, require
 from portal.db import utcnow
@@ -84,7 +84,7 @@ def report_page(action_id: int, report_id: int):
 
 def _version(form) -> int | None:
     text = (form.version.data or "").strip()
-    return int(text) if text.isdigit() else None
+    return int(text) if is_whole_number(text) else None
 
 
 @bp.post("/actions/<int:action_id>/reports/<int:report_id>")

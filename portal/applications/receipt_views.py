@@ -6,11 +6,12 @@ from flask import make_response, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField
-from wtforms.validators import DataRequired, Length, Regexp
+from wtforms.validators import DataRequired, Regexp
 
 from portal.applications import bp
 from portal.applications.receipts import build_receipt, verify_receipt
 from portal.extensions import db, limiter
+from portal.forms import max_length, plain_text
 
 
 def _squeeze(value: str | None) -> str | None:
@@ -30,7 +31,8 @@ class ReceiptCheckForm(FlaskForm):
         filters=[_squeeze, lambda value: value.upper() if value else value],
         validators=[
             DataRequired(_l("Enter the receipt's reference.")),
-            Length(max=40),
+            max_length(40),
+            plain_text,
         ],
         render_kw={"maxlength": 40, "autocomplete": "off", "dir": "ltr", "spellcheck": "false"},
     )
@@ -40,6 +42,8 @@ class ReceiptCheckForm(FlaskForm):
         filters=[_squeeze, lambda value: value.lower() if value else value],
         validators=[
             DataRequired(_l("Enter the receipt's signature.")),
+            max_length(200),
+            plain_text,
             Regexp(
                 r"^[0-9a-f]{64}$",
                 message=_l("A signature is 64 characters, digits 0-9 and letters a-f."),

@@ -20,6 +20,7 @@ from portal.audit.services import record_event
 from portal.calls.forms import NARRATIVE_LABELS
 from portal.calls.models import NARRATIVE_FIELDS, Call, CallStatus, DeadlineExtension
 from portal.db import database_now, utcnow
+from portal.forms import has_control_characters
 from portal.organisations.models import Association
 from portal.organisations.vocabulary import TARGET_GROUPS
 from portal.rules import RuleRefused
@@ -248,6 +249,8 @@ def _clean(session: Session, application: Application, name: str, raw):
         raise ApplicationError(_l("This field cannot be changed."))
     if spec.kind in ("text", "long_text"):
         value = (raw or "").strip() if spec.kind == "text" else (raw or "").replace("\r\n", "\n")
+        if has_control_characters(value, multiline=spec.kind == "long_text"):
+            raise ApplicationError(_l("Control characters are not allowed."), field=name)
         if len(value) > spec.max_length:
             raise ApplicationError(
                 _l("Use at most %(n)d characters.", n=spec.max_length), field=name
@@ -492,6 +495,8 @@ def clean_budget_line(data: dict) -> dict:
     if category not in BUDGET_CATEGORIES:
         raise ApplicationError(_l("Choose a category from the list."), field="category")
     description = (data.get("description") or "").strip()
+    if has_control_characters(description, multiline=False):
+        raise ApplicationError(_l("Control characters are not allowed."), field="description")
     if not description or len(description) > 300:
         raise ApplicationError(
             _l("Describe the expense in at most 300 characters."), field="description"
@@ -903,6 +908,9 @@ def _month(raw, field: str, application: Application) -> int:
 
 def clean_plan_row(application: Application, kind: str, data: dict) -> dict:
     """Check one row of the activity plan or of the indicators."""
+    for name in ("title", "indicator", "target"):
+        if has_control_characters(str(data.get(name) or ""), multiline=False):
+            raise ApplicationError(_l("Control characters are not allowed."), field=name)
     if kind == "activity":
         title = (data.get("title") or "").strip()
         if not title or len(title) > 200:

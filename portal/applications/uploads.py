@@ -26,6 +26,13 @@ SNIFF_BYTES = 8 * 1024
 CHUNK_SIZE = 64 * 1024
 MAX_NAME_LENGTH = 150
 MEGABYTE = 1024 * 1024
+# An office document is a zip archive. Its entries may expand to at most this much in all, and,
+# past a megabyte, to at most this many times their compressed size; beyond either, or with more
+# entries than this, the file is a "zip bomb" that would exhaust the memory or the disk of
+# whoever opens it. Only the sizes the archive declares are read: nothing is expanded.
+MAX_EXPANDED_BYTES = 256 * MEGABYTE
+MAX_COMPRESSION_RATIO = 100
+MAX_ARCHIVE_ENTRIES = 5_000
 
 CONTENT_TYPES = {
     "pdf": "application/pdf",
@@ -146,16 +153,23 @@ def sniff_kind(stream: BinaryIO) -> str | None:
     mime = magic.from_buffer(head, mime=True)
     if head.startswith(_ZIP_SIGNATURE) or mime == "application/zip":
         return _zip_kind(stream)
-    return _MAGIC_KINDS.get(mime)
+    kind = _MAGIC_KINDS.get(mime)
+    # libmagic calls a file a PDF when "%PDF-" appears anywhere near its start, so an HTML
+    # page carrying it passes; a real PDF begins with it.
+    if kind == "pdf" and not head.lstrip().startswith(b"%PDF-"):
+        return None
+    return kind
 
 
 def _zip_kind(stream: BinaryIO) -> str | None:
     """docx, xlsx or odt from the archive's entries; None for any other or a broken zip.
 
-    Macro-enabled office files (a vbaProject.bin inside) are refused.
+    Macro-enabled office files (a vbaProject.bin inside) are refused; an archive that would
+    expand to an unreasonable size raises UploadRefused.
     """
     try:
         with zipfile.ZipFile(stream) as archive:
+            _refuse_zip_bomb(archive.infolist())
             names = set(archive.namelist())
             if any(name.lower().endswith("vbaproject.bin") for name in names):
                 return None
@@ -167,13 +181,30 @@ def _zip_kind(stream: BinaryIO) -> str | None:
                     kinds.add("xlsx")
             if "mimetype" in names and "content.xml" in names:
                 entry = archive.getinfo("mimetype")
-                if entry.file_size <= 100 and archive.read(entry).strip() == _ODT_MIMETYPE:
+                # Read a few bytes at most: an entry's declared size may lie about what it holds.
+                with archive.open(entry) as mimetype:
+                    head = mimetype.read(len(_ODT_MIMETYPE) + 2)
+                if entry.file_size <= 100 and head.strip() == _ODT_MIMETYPE:
                     kinds.add("odt")
     except _ZIP_ERRORS:
         return None
     finally:
         stream.seek(0)
     return kinds.pop() if len(kinds) == 1 else None
+
+
+def _refuse_zip_bomb(entries: list[zipfile.ZipInfo]) -> None:
+    """Refuse an archive whose declared entries would expand to an unreasonable size."""
+    expanded = sum(entry.file_size for entry in entries)
+    compressed = sum(entry.compress_size for entry in entries)
+    if (
+        len(entries) > MAX_ARCHIVE_ENTRIES
+        or expanded > MAX_EXPANDED_BYTES
+        or (expanded > MEGABYTE and expanded > MAX_COMPRESSION_RATIO * max(compressed, 1))
+    ):
+        raise UploadRefused(
+            _l("The file's compressed content would expand to an unreasonable size.")
+        )
 
 
 def clean_filename(filename: str | None, kind: str) -> str:

@@ -25,7 +25,7 @@ from portal.calls.models import CallStatus
 from portal.calls.services import load_call
 from portal.db import utcnow
 from portal.extensions import db
-from portal.forms import EmptyForm
+from portal.forms import EmptyForm, query_id, query_text
 from portal.htmx import is_htmx
 from portal.organisations.models import Association, MemberRole, Membership
 from portal.organisations.vocabulary import TARGET_GROUPS
@@ -554,10 +554,10 @@ def _staff_filters():
     from portal.applications.staff import ApplicationFilters
 
     return ApplicationFilters(
-        lot_id=request.args.get("lot", type=int),
-        region_code=request.args.get("region", "")[:60],
-        status=request.args.get("status", "")[:20],
-        text=request.args.get("q", "")[:100],
+        lot_id=query_id(request.args.get("lot")),
+        region_code=query_text(request.args.get("region"), 60),
+        status=query_text(request.args.get("status"), 20),
+        text=query_text(request.args.get("q"), 100),
     )
 
 

@@ -12,10 +12,10 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
+from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional, Regexp
 
 from portal.calls.models import DEFAULT_WORD_LIMITS, DOCUMENT_TYPES
-from portal.forms import ARABIC, FRENCH, NUMBER, choices
+from portal.forms import ARABIC, FRENCH, NUMBER, choices, max_length, plain_text
 from portal.organisations.forms import CheckboxesField
 
 # Amounts are stored in 32-bit integer columns: a billion dirhams is far above any real call.
@@ -70,7 +70,8 @@ def _local_time(label, required: bool = True):
     return DateTimeLocalField(
         label,
         format="%Y-%m-%dT%H:%M",
-        validators=[DataRequired() if required else Optional()],
+        # InputRequired, not DataRequired: a date typed wrong is told so, not that none was typed.
+        validators=[InputRequired() if required else Optional()],
         description=_l("Moroccan time (Africa/Casablanca)."),
     )
 
@@ -80,22 +81,33 @@ class CallForm(FlaskForm):
         _l("Reference code"),
         validators=[
             DataRequired(),
-            Length(max=40),
+            max_length(40),
+            plain_text,
             Regexp(r"^[A-Za-z0-9-]+$", message=_l("Use letters, digits and -")),
         ],
         render_kw={"dir": "ltr"},
     )
     title_ar = StringField(
-        _l("Title in Arabic"), validators=[DataRequired(), Length(max=300)], render_kw=ARABIC
+        _l("Title in Arabic"),
+        validators=[DataRequired(), max_length(300), plain_text],
+        render_kw=ARABIC,
     )
     title_fr = StringField(
-        _l("Title in French"), validators=[DataRequired(), Length(max=300)], render_kw=FRENCH
+        _l("Title in French"),
+        validators=[DataRequired(), max_length(300), plain_text],
+        render_kw=FRENCH,
     )
     description_ar = TextAreaField(
-        _l("Description in Arabic"), default="", validators=[Length(max=20000)], render_kw=ARABIC
+        _l("Description in Arabic"),
+        default="",
+        validators=[max_length(20000), plain_text],
+        render_kw=ARABIC,
     )
     description_fr = TextAreaField(
-        _l("Description in French"), default="", validators=[Length(max=20000)], render_kw=FRENCH
+        _l("Description in French"),
+        default="",
+        validators=[max_length(20000), plain_text],
+        render_kw=FRENCH,
     )
     opens_at = _local_time(_l("Opens on"), required=False)
     closes_at = _local_time(_l("Closes on (deadline)"), required=False)
@@ -131,16 +143,26 @@ for _name, _default in DEFAULT_WORD_LIMITS.items():
 
 class LotForm(FlaskForm):
     title_ar = StringField(
-        _l("Title in Arabic"), validators=[DataRequired(), Length(max=300)], render_kw=ARABIC
+        _l("Title in Arabic"),
+        validators=[DataRequired(), max_length(300), plain_text],
+        render_kw=ARABIC,
     )
     title_fr = StringField(
-        _l("Title in French"), validators=[DataRequired(), Length(max=300)], render_kw=FRENCH
+        _l("Title in French"),
+        validators=[DataRequired(), max_length(300), plain_text],
+        render_kw=FRENCH,
     )
     description_ar = TextAreaField(
-        _l("Description in Arabic"), default="", validators=[Length(max=5000)], render_kw=ARABIC
+        _l("Description in Arabic"),
+        default="",
+        validators=[max_length(5000), plain_text],
+        render_kw=ARABIC,
     )
     description_fr = TextAreaField(
-        _l("Description in French"), default="", validators=[Length(max=5000)], render_kw=FRENCH
+        _l("Description in French"),
+        default="",
+        validators=[max_length(5000), plain_text],
+        render_kw=FRENCH,
     )
     budget = _money(_l("Budget of the lot (MAD)"), minimum=1)
     axis_codes = CheckboxesField(
@@ -161,16 +183,26 @@ class LotForm(FlaskForm):
 
 class CriterionForm(FlaskForm):
     title_ar = StringField(
-        _l("Title in Arabic"), validators=[DataRequired(), Length(max=300)], render_kw=ARABIC
+        _l("Title in Arabic"),
+        validators=[DataRequired(), max_length(300), plain_text],
+        render_kw=ARABIC,
     )
     title_fr = StringField(
-        _l("Title in French"), validators=[DataRequired(), Length(max=300)], render_kw=FRENCH
+        _l("Title in French"),
+        validators=[DataRequired(), max_length(300), plain_text],
+        render_kw=FRENCH,
     )
     guidance_ar = TextAreaField(
-        _l("Guidance in Arabic"), default="", validators=[Length(max=5000)], render_kw=ARABIC
+        _l("Guidance in Arabic"),
+        default="",
+        validators=[max_length(5000), plain_text],
+        render_kw=ARABIC,
     )
     guidance_fr = TextAreaField(
-        _l("Guidance in French"), default="", validators=[Length(max=5000)], render_kw=FRENCH
+        _l("Guidance in French"),
+        default="",
+        validators=[max_length(5000), plain_text],
+        render_kw=FRENCH,
     )
     weight = _whole_number(_l("Weight (%)"), 1, 100)
     max_score = _whole_number(_l("Maximum score"), 1, 100, 10)
@@ -191,16 +223,21 @@ class DocumentForm(FlaskForm):
         _l("Code"),
         validators=[
             DataRequired(),
-            Length(max=40),
+            max_length(40),
+            plain_text,
             Regexp(r"^[a-z0-9-]+$", message=_l("Use small letters, digits and -")),
         ],
         render_kw={"dir": "ltr"},
     )
     name_ar = StringField(
-        _l("Name in Arabic"), validators=[DataRequired(), Length(max=300)], render_kw=ARABIC
+        _l("Name in Arabic"),
+        validators=[DataRequired(), max_length(300), plain_text],
+        render_kw=ARABIC,
     )
     name_fr = StringField(
-        _l("Name in French"), validators=[DataRequired(), Length(max=300)], render_kw=FRENCH
+        _l("Name in French"),
+        validators=[DataRequired(), max_length(300), plain_text],
+        render_kw=FRENCH,
     )
     mandatory = BooleanField(_l("Mandatory"), default=True)
     allowed_types = CheckboxesField(
@@ -213,10 +250,14 @@ class DocumentForm(FlaskForm):
 
 class ManualCheckForm(FlaskForm):
     text_ar = TextAreaField(
-        _l("Rule in Arabic"), validators=[DataRequired(), Length(max=2000)], render_kw=ARABIC
+        _l("Rule in Arabic"),
+        validators=[DataRequired(), max_length(2000), plain_text],
+        render_kw=ARABIC,
     )
     text_fr = TextAreaField(
-        _l("Rule in French"), validators=[DataRequired(), Length(max=2000)], render_kw=FRENCH
+        _l("Rule in French"),
+        validators=[DataRequired(), max_length(2000), plain_text],
+        render_kw=FRENCH,
     )
 
 
@@ -224,7 +265,7 @@ class ExtensionForm(FlaskForm):
     association_id = SelectField(_l("Association"), coerce=int, validate_choice=True)
     until = _local_time(_l("May submit until"))
     reason = TextAreaField(
-        _l("Incident that justifies it"), validators=[DataRequired(), Length(max=2000)]
+        _l("Incident that justifies it"), validators=[DataRequired(), max_length(2000), plain_text]
     )
 
 

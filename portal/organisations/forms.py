@@ -13,11 +13,19 @@ from wtforms import (
     TextAreaField,
     URLField,
 )
-from wtforms.validators import URL, DataRequired, Email, Length, Optional, Regexp, ValidationError
+from wtforms.validators import (
+    URL,
+    DataRequired,
+    Email,
+    InputRequired,
+    Optional,
+    Regexp,
+    ValidationError,
+)
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.db import utcnow
-from portal.forms import choices
+from portal.forms import choices, max_length, plain_text
 from portal.organisations.models import AssociationStatus, MemberRole
 from portal.organisations.vocabulary import FIELDS_OF_WORK, LEGAL_FORMS, TARGET_GROUPS
 
@@ -34,9 +42,16 @@ STATUS_LABELS = {
 }
 
 
+# WTForms' own "not a valid choice" has no Arabic translation: say it in the portal's words.
+NOT_IN_THE_LIST = _l("Choose from the list.")
+
+
 class CheckboxesField(SelectMultipleField):
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
+
+    def __init__(self, *args, invalid_choice_message=NOT_IN_THE_LIST, **kwargs):
+        super().__init__(*args, invalid_choice_message=invalid_choice_message, **kwargs)
 
 
 def not_in_future(form, field) -> None:
@@ -49,33 +64,40 @@ class AssociationForm(FlaskForm):
     """The fields an association's owner or editor may set (never status or owner)."""
 
     name_ar = StringField(
-        _l("Name in Arabic"), validators=[DataRequired(), Length(max=200)], render_kw={"dir": "rtl"}
+        _l("Name in Arabic"),
+        validators=[DataRequired(), max_length(200), plain_text],
+        render_kw={"dir": "rtl"},
     )
     name_fr = StringField(
-        _l("Name in French"), validators=[DataRequired(), Length(max=200)], render_kw={"dir": "ltr"}
+        _l("Name in French"),
+        validators=[DataRequired(), max_length(200), plain_text],
+        render_kw={"dir": "ltr"},
     )
-    acronym = StringField(_l("Acronym"), validators=[Optional(), Length(max=30)])
+    acronym = StringField(_l("Acronym"), validators=[Optional(), max_length(30), plain_text])
     legal_form = SelectField(_l("Legal form"), choices=choices(LEGAL_FORMS.items()))
     registration_number = StringField(
         _l("Registration number"),
         validators=[
             DataRequired(),
-            Length(max=60),
+            max_length(60),
+            plain_text,
             Regexp(r"^[\w./ -]+$", message=_l("Use letters, digits, spaces and . / -")),
         ],
         description=_l("As written on the receipt of the declaration (récépissé)."),
         render_kw={"dir": "ltr"},
     )
-    founded_on = DateField(_l("Founding date"), validators=[DataRequired(), not_in_future])
+    # InputRequired, not DataRequired: a date typed wrong is told so, not that none was typed.
+    founded_on = DateField(_l("Founding date"), validators=[InputRequired(), not_in_future])
     region = SelectField(_l("Region"), validators=[DataRequired()], validate_choice=True)
-    city = StringField(_l("City"), validators=[DataRequired(), Length(max=120)])
-    address = StringField(_l("Address"), validators=[Optional(), Length(max=300)])
+    city = StringField(_l("City"), validators=[DataRequired(), max_length(120), plain_text])
+    address = StringField(_l("Address"), validators=[Optional(), max_length(300), plain_text])
     email = EmailField(
         _l("Association e-mail"),
         validators=[
             DataRequired(),
             Email(message=_l("Enter a valid e-mail address.")),
-            Length(max=254),
+            max_length(254),
+            plain_text,
         ],
         render_kw={"dir": "ltr"},
     )
@@ -83,7 +105,8 @@ class AssociationForm(FlaskForm):
         _l("Phone"),
         validators=[
             Optional(),
-            Length(max=30),
+            max_length(30),
+            plain_text,
             Regexp(
                 r"^\+?[0-9 ().-]{6,}$",
                 message=_l("Enter a phone number, such as +212 5 37 00 00 00."),
@@ -95,7 +118,8 @@ class AssociationForm(FlaskForm):
         _l("Website"),
         validators=[
             Optional(),
-            Length(max=300),
+            max_length(300),
+            plain_text,
             URL(message=_l("Enter a full address starting with https://")),
         ],
         render_kw={"dir": "ltr"},
@@ -113,12 +137,12 @@ class AssociationForm(FlaskForm):
     )
     description_ar = TextAreaField(
         _l("Description in Arabic"),
-        validators=[Optional(), Length(max=5000)],
+        validators=[Optional(), max_length(5000), plain_text],
         render_kw={"dir": "rtl"},
     )
     description_fr = TextAreaField(
         _l("Description in French"),
-        validators=[Optional(), Length(max=5000)],
+        validators=[Optional(), max_length(5000), plain_text],
         render_kw={"dir": "ltr"},
     )
 
@@ -150,7 +174,8 @@ class InvitationForm(FlaskForm):
         validators=[
             DataRequired(),
             Email(message=_l("Enter a valid e-mail address.")),
-            Length(max=254),
+            max_length(254),
+            plain_text,
         ],
         render_kw={"dir": "ltr"},
     )
@@ -174,7 +199,8 @@ class VerificationForm(FlaskForm):
         choices=choices([("verified", _l("Verify")), ("rejected", _l("Reject"))]),
     )
     reason = TextAreaField(
-        _l("Reason (shown to the association)"), validators=[Optional(), Length(max=2000)]
+        _l("Reason (shown to the association)"),
+        validators=[Optional(), max_length(2000), plain_text],
     )
 
     def validate_reason(self, field) -> None:
@@ -186,7 +212,7 @@ class AssociationFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    q = StringField(_l("Search"), validators=[Optional(), Length(max=100)])
+    q = StringField(_l("Search"), validators=[Optional(), max_length(100), plain_text])
     region = SelectField(_l("Region"), validate_choice=False)
     status = SelectField(
         _l("Status"),

@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 from portal.accounts import tokens
 from portal.auth.policy import may, require
 from portal.extensions import account_or_address, configured_limit, db, limiter
-from portal.forms import EmptyForm, choices, show_refusal
+from portal.forms import EmptyForm, choices, query_text, show_refusal
 from portal.htmx import is_htmx, render_page_or_fragment
 from portal.organisations import bp, services
 from portal.organisations.forms import (
@@ -291,9 +291,9 @@ def staff_list():
         + [(region.code, region.text_for("name", locale)) for region in regions]
     )
     filters = services.AssociationFilters(
-        text=(filters_form.q.data or "")[:100],
-        region_code=filters_form.region.data or "",
-        status=filters_form.status.data or "",
+        text=query_text(filters_form.q.data, 100),
+        region_code=query_text(filters_form.region.data, 60),
+        status=query_text(filters_form.status.data, 20),
     )
     page = paginate(
         db.session,

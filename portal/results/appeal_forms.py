@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, RadioField, SelectField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional
 
-from portal.forms import ARABIC, FRENCH, NUMBER, choices
+from portal.forms import ARABIC, FRENCH, NUMBER, choices, max_length, plain_text
 from portal.results.appeals import MAX_TEXT
 
 OUTCOME_CHOICES = [
@@ -16,13 +16,20 @@ OUTCOME_CHOICES = [
     ("reserve", _l("Reserve")),
     ("rejected", _l("Rejected")),
 ]
+# Above these an amount or a position is a typing mistake (and would not fit its column).
+MAX_AMOUNT = 10**9
+MAX_RESERVE_RANK = 10_000
 VERDICT_CHOICES = [("dismiss", _l("Dismiss the appeal")), ("grant", _l("Grant it: a new decision"))]
 
 
 class AppealForm(FlaskForm):
     motivation = TextAreaField(
         _l("Why do you appeal against the decision?"),
-        validators=[DataRequired(message=_l("Explain why you appeal.")), Length(max=MAX_TEXT)],
+        validators=[
+            DataRequired(message=_l("Explain why you appeal.")),
+            max_length(MAX_TEXT),
+            plain_text,
+        ],
     )
 
 
@@ -36,7 +43,8 @@ class AnswerForm(FlaskForm):
         _l("Answer sent to the applicant"),
         validators=[
             DataRequired(message=_l("Write the answer the applicant will receive.")),
-            Length(max=MAX_TEXT),
+            max_length(MAX_TEXT),
+            plain_text,
         ],
     )
     outcome = SelectField(
@@ -50,17 +58,25 @@ class AnswerForm(FlaskForm):
         validators=[
             Optional(),
             NumberRange(min=1, message=_l("Enter a whole number of dirhams above 0.")),
+            NumberRange(max=MAX_AMOUNT, message=_l("This amount is not realistic.")),
         ],
         render_kw=NUMBER,
     )
     reserve_rank = IntegerField(
         _l("Position on the reserve list"),
-        validators=[Optional(), NumberRange(min=1, message=_l("Enter a position from 1."))],
+        validators=[
+            Optional(),
+            NumberRange(min=1, message=_l("Enter a position from 1.")),
+            NumberRange(
+                max=MAX_RESERVE_RANK,
+                message=_l("Enter a number from %(min)s to %(max)s.", min=1, max=MAX_RESERVE_RANK),
+            ),
+        ],
         render_kw=NUMBER,
     )
     motivation_ar = TextAreaField(
-        _l("Motivation (Arabic)"), validators=[Length(max=MAX_TEXT)], render_kw=ARABIC
+        _l("Motivation (Arabic)"), validators=[max_length(MAX_TEXT), plain_text], render_kw=ARABIC
     )
     motivation_fr = TextAreaField(
-        _l("Motivation (French)"), validators=[Length(max=MAX_TEXT)], render_kw=FRENCH
+        _l("Motivation (French)"), validators=[max_length(MAX_TEXT), plain_text], render_kw=FRENCH
     )

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, IntegerField, RadioField, SelectField, TextAreaField
-from wtforms.validators import InputRequired, Length, NumberRange, Optional
+from wtforms.validators import InputRequired, NumberRange, Optional
 
-from portal.forms import ARABIC, FRENCH, NUMBER, choices
+from portal.forms import ARABIC, FRENCH, NUMBER, choices, max_length, plain_text
 from portal.results.decisions import DecisionData
 
 OUTCOME_LABELS = {
@@ -57,14 +57,14 @@ class DecisionForm(FlaskForm):
         validators=[Optional()],
     )
     motivation_ar = TextAreaField(
-        _l("Motivation in Arabic"), validators=[Length(max=5000)], render_kw=ARABIC
+        _l("Motivation in Arabic"), validators=[max_length(5000), plain_text], render_kw=ARABIC
     )
     motivation_fr = TextAreaField(
-        _l("Motivation in French"), validators=[Length(max=5000)], render_kw=FRENCH
+        _l("Motivation in French"), validators=[max_length(5000), plain_text], render_kw=FRENCH
     )
     deviation_reason = TextAreaField(
         _l("Why the decision departs from the proposal"),
-        validators=[Length(max=5000)],
+        validators=[max_length(5000), plain_text],
         description=_l("Required when the outcome or the amount differs from the proposal."),
     )
 
@@ -125,7 +125,7 @@ class SittingForm(FlaskForm):
     held_on = DateField(_l("Date the committee sat"), validators=[Optional()])
     members_present = TextAreaField(
         _l("Members present"),
-        validators=[Length(max=5000)],
+        validators=[max_length(5000), plain_text],
         description=_l("One name and function per line."),
     )
 
@@ -133,7 +133,7 @@ class SittingForm(FlaskForm):
 class ReasonForm(FlaskForm):
     reason = TextAreaField(
         _l("Reason"),
-        validators=[InputRequired(message=_l("Give the reason.")), Length(max=2000)],
+        validators=[InputRequired(message=_l("Give the reason.")), max_length(2000), plain_text],
     )
 
 
@@ -145,6 +145,6 @@ class WithdrawalForm(FlaskForm):
     )
     reason = TextAreaField(
         _l("Reason"),
-        validators=[InputRequired(message=_l("Give the reason.")), Length(max=2000)],
+        validators=[InputRequired(message=_l("Give the reason.")), max_length(2000), plain_text],
         description=_l("Recorded as the motivation of the corrected decision."),
     )

@@ -17,6 +17,7 @@ from portal.applications.models import Application
 from portal.audit.services import record_event
 from portal.calls.models import Call, CallStatus
 from portal.db import utcnow
+from portal.forms import has_control_characters
 from portal.notifications.services import queue_message
 from portal.organisations.models import Association, Membership
 from portal.review.models import (
@@ -260,6 +261,8 @@ def _clean_reason(reason: str) -> str:
         raise PoolError(_l("Give the reason."), field="reason")
     if len(reason) > MAX_REASON:
         raise PoolError(_l("Keep the reason under %(n)s characters.", n=MAX_REASON), field="reason")
+    if has_control_characters(reason, multiline=True):
+        raise PoolError(_l("Control characters are not allowed."), field="reason")
     return reason
 
 

@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import EmailField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Email, Length
+from wtforms.validators import DataRequired, Email
 
 from portal.accounts import tokens
 from portal.applications.services import is_whole_number
@@ -18,7 +18,7 @@ from portal.auth.policy import require
 from portal.calls.models import Call
 from portal.db import utcnow
 from portal.extensions import account_or_address, configured_limit, db, limiter
-from portal.forms import EmptyForm, choices, show_refusal
+from portal.forms import EmptyForm, choices, max_length, plain_text, show_refusal
 from portal.htmx import is_htmx
 from portal.organisations.forms import CheckboxesField
 from portal.pagination import paginate
@@ -62,7 +62,8 @@ class InviteEvaluatorForm(FlaskForm):
         validators=[
             DataRequired(message=_l("Enter the evaluator's e-mail address.")),
             Email(message=_l("Enter a valid e-mail address.")),
-            Length(max=254),
+            max_length(254),
+            plain_text,
         ],
         render_kw={"dir": "ltr", "autocomplete": "off"},
     )
@@ -77,14 +78,19 @@ class InviteEvaluatorForm(FlaskForm):
 class TieForm(FlaskForm):
     registration_number = StringField(
         _l("The association's registration number"),
-        validators=[DataRequired(message=_l("Enter the association's registration number."))],
+        validators=[
+            DataRequired(message=_l("Enter the association's registration number.")),
+            max_length(60),
+            plain_text,
+        ],
         render_kw={"dir": "ltr"},
     )
     reason = TextAreaField(
         _l("Your tie with it"),
         validators=[
             DataRequired(message=_l("Give the reason.")),
-            Length(max=pool.MAX_REASON),
+            max_length(pool.MAX_REASON),
+            plain_text,
         ],
         description=_l("For example: member of its board, employee, relative of a leader."),
     )

@@ -16,6 +16,7 @@ from portal.applications.services import is_whole_number
 from portal.audit.services import record_event
 from portal.calls.models import Call, Criterion
 from portal.db import utcnow
+from portal.forms import has_control_characters
 from portal.notifications.services import queue_message
 from portal.organisations.models import Association, Membership
 from portal.review.models import (
@@ -340,6 +341,8 @@ def clean_value(raw, criterion: Criterion) -> int | None:
 def clean_comment(raw, name: str = "comment") -> str:
     """Read a comment: line breaks normalised, at most MAX_COMMENT characters."""
     text = (raw or "").replace("\r\n", "\n").strip()
+    if has_control_characters(text, multiline=True):
+        raise ScoringError(_l("Control characters are not allowed."), field=name)
     if len(text) > MAX_COMMENT:
         raise ScoringError(_l("Use at most %(n)d characters.", n=MAX_COMMENT), field=name)
     return text
@@ -458,6 +461,8 @@ def reopen_review(session: Session, review: Review, raw_note, *, actor) -> Revie
         raise ScoringError(_l("Say what the evaluator should look at again."), field="note")
     if len(note) > MAX_NOTE:
         raise ScoringError(_l("Use at most %(n)d characters.", n=MAX_NOTE), field="note")
+    if has_control_characters(note, multiline=True):
+        raise ScoringError(_l("Control characters are not allowed."), field="note")
     _lock_review(session, review)
     if review.status != ReviewStatus.SUBMITTED:
         raise ScoringError(_l("Only a submitted review can be reopened."))

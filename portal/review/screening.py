@@ -17,6 +17,7 @@ from portal.applications.services import budget_summary, current_attachments
 from portal.audit.services import record_event
 from portal.calls.models import Call, CallStatus
 from portal.db import database_now
+from portal.forms import has_control_characters
 from portal.notifications.services import queue_message
 from portal.organisations.models import Association
 from portal.organisations.services import writers_of
@@ -437,6 +438,10 @@ def _clean(application: Application, data: Decision) -> tuple[ScreeningDecision,
     decision = ScreeningDecision(data.decision)
     reasons = {"ar": (data.reason_ar or "").strip(), "fr": (data.reason_fr or "").strip()}
     for language, reason in reasons.items():
+        if has_control_characters(reason, multiline=True):
+            raise ScreeningError(
+                _l("Control characters are not allowed."), field=f"reason_{language}"
+            )
         if len(reason) > MAX_REASON:
             raise ScreeningError(
                 _l("Use at most %(n)d characters.", n=MAX_REASON), field=f"reason_{language}"

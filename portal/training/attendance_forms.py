@@ -8,6 +8,8 @@ from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
+from portal.forms import plain_text
+
 CODE_INPUT = {
     "dir": "ltr",
     "autocomplete": "off",
@@ -26,6 +28,7 @@ class CheckInForm(FlaskForm):
         validators=[
             DataRequired(_l("Enter the registration code of the participant.")),
             Length(max=40, message=_l("A registration code has 8 letters and digits.")),
+            plain_text,
         ],
         render_kw={**CODE_INPUT, "class": "code-input", "autofocus": True},
     )

@@ -12,7 +12,7 @@ from flask_login import current_user, login_required
 
 from portal.auth.policy import require
 from portal.extensions import db, limiter
-from portal.forms import show_refusal
+from portal.forms import query_text, show_refusal
 from portal.htmx import is_htmx
 from portal.timeutil import to_local
 from portal.training import attendance, bp, certificates
@@ -69,7 +69,7 @@ def check_in():
     """Find a participant by the code on their pass (typed or scanned) and check them in."""
     require(current_user, "training.manage")
     if request.method == "GET":
-        code = request.args.get("code", "").strip() or None
+        code = query_text(request.args.get("code"), 40).strip() or None
         form = CheckInForm(formdata=None, data={"code": code or ""})
         return _check_in_page(form, code)
     form = CheckInForm()

@@ -17,9 +17,16 @@ from wtforms import (
     TextAreaField,
     TimeField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+)
 
-from portal.forms import ARABIC, FRENCH, NUMBER, choices
+from portal.forms import ARABIC, FRENCH, NUMBER, choices, max_length, plain_text
 from portal.organisations.forms import CheckboxesField
 from portal.training.models import SessionStatus
 
@@ -60,6 +67,8 @@ class CatalogueFilterForm(FlaskForm):
         _l("Month"),
         validators=[
             Optional(),
+            max_length(7),
+            plain_text,
             Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", message=_l("Enter a month as YYYY-MM.")),
         ],
         render_kw={"type": "month", "dir": "ltr", "placeholder": "YYYY-MM"},
@@ -82,16 +91,26 @@ class CatalogueFilterForm(FlaskForm):
 
 class ProgrammeForm(FlaskForm):
     title_ar = StringField(
-        _l("Title in Arabic"), validators=[DataRequired(), Length(max=300)], render_kw=ARABIC
+        _l("Title in Arabic"),
+        validators=[DataRequired(), max_length(300), plain_text],
+        render_kw=ARABIC,
     )
     title_fr = StringField(
-        _l("Title in French"), validators=[DataRequired(), Length(max=300)], render_kw=FRENCH
+        _l("Title in French"),
+        validators=[DataRequired(), max_length(300), plain_text],
+        render_kw=FRENCH,
     )
     objectives_ar = TextAreaField(
-        _l("Objectives in Arabic"), default="", validators=[Length(max=20000)], render_kw=ARABIC
+        _l("Objectives in Arabic"),
+        default="",
+        validators=[max_length(20000), plain_text],
+        render_kw=ARABIC,
     )
     objectives_fr = TextAreaField(
-        _l("Objectives in French"), default="", validators=[Length(max=20000)], render_kw=FRENCH
+        _l("Objectives in French"),
+        default="",
+        validators=[max_length(20000), plain_text],
+        render_kw=FRENCH,
     )
     attendance_threshold_percent = _whole_number(
         _l("Attendance needed for a certificate (%)"), 1, 100, 80
@@ -111,16 +130,26 @@ class ProgrammeForm(FlaskForm):
 class ModuleForm(FlaskForm):
     position = _whole_number(_l("Position in the programme"), 1, 100, 1)
     title_ar = StringField(
-        _l("Title in Arabic"), validators=[DataRequired(), Length(max=300)], render_kw=ARABIC
+        _l("Title in Arabic"),
+        validators=[DataRequired(), max_length(300), plain_text],
+        render_kw=ARABIC,
     )
     title_fr = StringField(
-        _l("Title in French"), validators=[DataRequired(), Length(max=300)], render_kw=FRENCH
+        _l("Title in French"),
+        validators=[DataRequired(), max_length(300), plain_text],
+        render_kw=FRENCH,
     )
     description_ar = TextAreaField(
-        _l("Description in Arabic"), default="", validators=[Length(max=20000)], render_kw=ARABIC
+        _l("Description in Arabic"),
+        default="",
+        validators=[max_length(20000), plain_text],
+        render_kw=ARABIC,
     )
     description_fr = TextAreaField(
-        _l("Description in French"), default="", validators=[Length(max=20000)], render_kw=FRENCH
+        _l("Description in French"),
+        default="",
+        validators=[max_length(20000), plain_text],
+        render_kw=FRENCH,
     )
 
     def module_data(self) -> dict:
@@ -160,8 +189,8 @@ class SessionForm(FlaskForm):
     )
     online = BooleanField(_l("Online session"))
     region_code = SelectField(_l("Region of the venue"), default="", validators=[Optional()])
-    city = StringField(_l("City"), default="", validators=[Length(max=120)])
-    venue = StringField(_l("Venue"), default="", validators=[Length(max=300)])
+    city = StringField(_l("City"), default="", validators=[max_length(120), plain_text])
+    venue = StringField(_l("Venue"), default="", validators=[max_length(300), plain_text])
     capacity = _whole_number(_l("Seats"), 1, 10000, 20)
     enrolment_opens_at = _local_time(_l("Enrolment opens on"))
     enrolment_closes_at = _local_time(_l("Enrolment closes on"))
@@ -202,22 +231,31 @@ class SessionForm(FlaskForm):
 SEX_LABELS = {"female": _l("Female"), "male": _l("Male")}
 
 
+def _typed(maximum: int) -> list:
+    """Refuse what the service never accepts (too long, control characters), in its words."""
+    return [Length(max=maximum, message=_l("At most %(n)d characters.", n=maximum)), plain_text]
+
+
 class EnrolmentForm(FlaskForm):
     """A participant an owner or editor enrols; the service checks every value and rule."""
 
     association_id = SelectField(_l("Association"), validate_choice=False)
     full_name = StringField(
-        _l("Full name"), render_kw={"required": True, "maxlength": 120, "autocomplete": "off"}
+        _l("Full name"),
+        validators=_typed(120),
+        render_kw={"required": True, "maxlength": 120, "autocomplete": "off"},
     )
     sex = RadioField(_l("Sex"), choices=choices(SEX_LABELS.items()), validate_choice=False)
     role = StringField(
         _l("Role in the association"),
         description=_l("For example: president, project officer, volunteer."),
+        validators=_typed(120),
         render_kw={"maxlength": 120},
     )
     email = StringField(
         _l("E-mail address"),
         description=_l("The confirmation, the registration code and the pass are sent here."),
+        validators=_typed(254),
         render_kw={
             "type": "email",
             "required": True,
@@ -228,6 +266,7 @@ class EnrolmentForm(FlaskForm):
     )
     phone = StringField(
         _l("Phone"),
+        validators=_typed(30),
         render_kw={"type": "tel", "maxlength": 30, "dir": "ltr", "inputmode": "tel"},
     )
     locale = RadioField(
@@ -239,6 +278,7 @@ class EnrolmentForm(FlaskForm):
     accessibility_needs = TextAreaField(
         _l("Accessibility needs"),
         description=_l("Anything the team should prepare so that the participant can take part."),
+        validators=_typed(1000),
         render_kw={"maxlength": 1000, "rows": 3},
     )
 
@@ -265,7 +305,8 @@ class ReservationForm(FlaskForm):
         _l("Registration number of the association"),
         validators=[
             DataRequired(message=_l("Enter the association's registration number.")),
-            Length(max=60),
+            max_length(60),
+            plain_text,
         ],
         render_kw={"dir": "ltr", "autocomplete": "off"},
     )
@@ -274,7 +315,7 @@ class ReservationForm(FlaskForm):
     reason = TextAreaField(
         _l("Reason"),
         description=_l("For example: funded under the 2026 call, or invited."),
-        validators=[Length(max=1000)],
+        validators=[max_length(1000), plain_text],
         render_kw={"rows": 2},
     )
 
@@ -290,7 +331,8 @@ class SessionCancellationForm(FlaskForm):
         ),
         validators=[
             DataRequired(message=_l("Give the reason: every participant receives it by e-mail.")),
-            Length(max=2000),
+            max_length(2000),
+            plain_text,
         ],
         render_kw={"rows": 3},
     )

@@ -29,7 +29,7 @@ from portal.accounts import tokens
 from portal.auth.policy import require
 from portal.db import utcnow
 from portal.extensions import db
-from portal.forms import choices, show_refusal
+from portal.forms import choices, max_length, plain_text, show_refusal
 from portal.htmx import is_htmx
 from portal.strategy.services import list_regions
 from portal.timeutil import to_local
@@ -104,9 +104,15 @@ class StatisticsFilterForm(FlaskForm):
         validators=[_listed(_l("Choose a year from the list."))],
     )
     date_from = StringField(
-        _l("Or sessions starting from"), render_kw={"type": "date", "dir": "ltr"}
+        _l("Or sessions starting from"),
+        validators=[max_length(10), plain_text],
+        render_kw={"type": "date", "dir": "ltr"},
     )
-    date_to = StringField(_l("Until"), render_kw={"type": "date", "dir": "ltr"})
+    date_to = StringField(
+        _l("Until"),
+        validators=[max_length(10), plain_text],
+        render_kw={"type": "date", "dir": "ltr"},
+    )
     region = SelectField(
         _l("Region where the session takes place"),
         default="",
@@ -241,7 +247,8 @@ class SurveyForm(FlaskForm):
         _l("Comments (optional)"),
         default="",
         validators=[
-            Length(max=survey.COMMENT_MAX, message=_l("At most %(n)d characters.", n=2000))
+            Length(max=survey.COMMENT_MAX, message=_l("At most %(n)d characters.", n=2000)),
+            plain_text,
         ],
         render_kw={"maxlength": survey.COMMENT_MAX},
     )

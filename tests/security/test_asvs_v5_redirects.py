@@ -199,7 +199,7 @@ def test_a_session_ended_by_its_limit_comes_back_only_inside_the_portal(
 ):
     client = client_as(app, None)
     client.post("/account/sign-in", data={"email": user.email, "password": TEST_PASSWORD})
-    later = utcnow() + timedelta(minutes=31)
+    later = utcnow() + timedelta(minutes=app.config["SESSION_IDLE_MINUTES"] + 1)
     monkeypatch.setattr(session_limits, "utcnow", lambda: later)
     headers = {header: page}
     if header == "HX-Current-URL":
