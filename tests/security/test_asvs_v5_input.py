@@ -811,6 +811,7 @@ def post_forms(page: str) -> list[dict]:
     return parser.forms
 
 
+@pytest.mark.sweep
 @pytest.mark.parametrize("value", [NUL, "99999999999999999999"], ids=["nul", "huge"])
 def test_no_page_answers_500_to_bad_query_values(app, world, value):
     """ASVS 5.1.3: every GET page, for each actor, with every query argument set to a NUL byte
@@ -832,6 +833,7 @@ def test_no_page_answers_500_to_bad_query_values(app, world, value):
     assert not failures, "\n".join(failures)
 
 
+@pytest.mark.sweep
 def test_no_form_answers_500_to_a_nul_byte_in_a_field(app, world):
     """ASVS 5.1.3, 5.1.4: every POST form on every page each actor can open, sent back with a
     NUL byte in one typed field at a time (the others as the page filled them): never a 500.

@@ -21,6 +21,9 @@ from tests.security.conftest import (
 )
 from tests.security.test_route_matrix import EXPECTED, LOGIN
 
+# Sweeps every route through HTTP: run on PostgreSQL only in CI (see .ci/run).
+pytestmark = pytest.mark.sweep
+
 POSTS = [endpoint for endpoint, method in ROUTES if method == "POST"]
 EXPIRED = "Your session has expired"
 REFUSED = (LOGIN, 403, 404)

@@ -13,6 +13,9 @@ import pytest
 from tests.security.conftest import ACTORS, ROUTES, client_as, request_as, tags_of
 from tests.security.test_route_matrix import EXPECTED, expected_answer
 
+# Sweeps every route through HTTP: run on PostgreSQL only in CI (see .ci/run).
+pytestmark = pytest.mark.sweep
+
 ROOT = Path(__file__).resolve().parents[2]
 VENDOR = ROOT / "static" / "vendor"
 

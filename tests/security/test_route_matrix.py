@@ -22,6 +22,9 @@ from portal.extensions import db
 from tests.conftest import QueryCounter
 from tests.security.conftest import ACTORS, COLLECTION_APP, ROUTES, request_as, routes_of
 
+# Sweeps every route through HTTP: run on PostgreSQL only in CI (see .ci/run).
+pytestmark = pytest.mark.sweep
+
 SIGN_IN_PATH = "/account/sign-in"
 WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE)\b", re.I)
 LOGIN = "302 to sign-in"  # Flask-Login's answer to a visitor: 302 to the sign-in page with ?next=
