@@ -89,7 +89,9 @@ class FundedAction(db.Model):
         secondary=action_plan_project, order_by="PlanProject.number"
     )
     sdgs: Mapped[list[Sdg]] = relationship(secondary=action_sdg, order_by="Sdg.number")
-    un_mechanisms: Mapped[list[UnMechanism]] = relationship(secondary=action_un_mechanism)
+    un_mechanisms: Mapped[list[UnMechanism]] = relationship(
+        secondary=action_un_mechanism, order_by="UnMechanism.position"
+    )
     tranches: Mapped[list[Tranche]] = relationship(
         back_populates="action", cascade="all, delete-orphan", order_by="Tranche.position"
     )

@@ -62,8 +62,9 @@ class Association(BilingualMixin, db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     region: Mapped[Region] = relationship()
+    # In the order members joined: the founding owner first.
     memberships: Mapped[list[Membership]] = relationship(
-        back_populates="association", cascade="all, delete-orphan"
+        back_populates="association", cascade="all, delete-orphan", order_by="Membership.id"
     )
 
     @property

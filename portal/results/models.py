@@ -135,7 +135,9 @@ class Decision(db.Model):
     lot: Mapped[Lot | None] = relationship()
     committee: Mapped[Committee] = relationship()
     funders: Mapped[list[DecisionFunder]] = relationship(
-        back_populates="decision", cascade="all, delete-orphan"
+        back_populates="decision",
+        cascade="all, delete-orphan",
+        order_by="DecisionFunder.partner_id",
     )
 
     __table_args__ = (
