@@ -28,32 +28,43 @@ def member(login_as):
     return client, user, association
 
 
-def fill_completely(session, application, user) -> None:
-    """Fill every section, one budget line and the mandatory document, as an applicant would."""
-    lot = application.call.lots[0]
-    changes = {
-        "title_ar": "مشروع لتعزيز حقوق النساء في العالم القروي",
-        "title_fr": "Projet pour les droits des femmes en milieu rural",
-        "lot_id": str(lot.id),
-        "duration_months": "10",
-        "regions": ["rabat-sale-kenitra"],
-        "target_groups": ["women"],
-        "beneficiaries.women_18_35": "120",
-        "context": "سياق",
-        "objectives": "أهداف",
-        "activities": "أنشطة: الشهر 1 إلى 6",
-        "expected_results": "نتائج",
-        "indicators": "مؤشرات: 100 مستفيدة",
-        "sustainability": "استدامة",
-        "axes": ["axis-1"],
-        "team": "أمينة — منسقة",
-    }
-    services.save_fields(session, application, changes, {}, actor=user)
+NARRATIVE = {
+    "context": "سياق",
+    "objectives": "أهداف",
+    "activities": "أنشطة: الشهر 1 إلى 6",
+    "expected_results": "نتائج",
+    "indicators": "مؤشرات: 100 مستفيدة",
+    "sustainability": "استدامة",
+    "axes": ["axis-1"],
+    "team": "أمينة — منسقة",
+}
+
+
+def write_narrative(session, application, user, **other_fields) -> None:
+    """Write the narrative, the links, the team and the activity plan (and any other fields)."""
+    services.save_fields(session, application, {**other_fields, **NARRATIVE}, {}, actor=user)
     services.add_plan_row(
         session, application, "activity", {"title": "ورشات", "start": "1", "end": "6"}, actor=user
     )
     services.add_plan_row(
         session, application, "indicator", {"indicator": "مستفيدات", "target": "120"}, actor=user
+    )
+
+
+def fill_completely(session, application, user) -> None:
+    """Fill every section, one budget line and the mandatory document, as an applicant would."""
+    lot = application.call.lots[0]
+    write_narrative(
+        session,
+        application,
+        user,
+        title_ar="مشروع لتعزيز حقوق النساء في العالم القروي",
+        title_fr="Projet pour les droits des femmes en milieu rural",
+        lot_id=str(lot.id),
+        duration_months="10",
+        regions=["rabat-sale-kenitra"],
+        target_groups=["women"],
+        **{"beneficiaries.women_18_35": "120"},
     )
     services.add_budget_line(
         session,

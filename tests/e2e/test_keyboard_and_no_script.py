@@ -22,7 +22,7 @@ from portal.extensions import db
 from portal.review.models import ConflictDeclaration, Review, ReviewStatus, Screening
 from portal.review.models import ScreeningDecision as Decision
 from tests import factories
-from tests.applications.conftest import PDF
+from tests.applications.conftest import PDF, write_narrative
 from tests.conftest import shown, sign_in_browser
 
 pytestmark = pytest.mark.browser
@@ -115,23 +115,8 @@ def draft(session):
     call = factories.published_call()
     application = services.start_application(session, call, association, actor=user)
     session.commit()
-    changes = {
-        "title_fr": "Projet pour les droits des femmes en milieu rural",
-        "context": "سياق",
-        "objectives": "أهداف",
-        "activities": "أنشطة: الشهر 1 إلى 6",
-        "expected_results": "نتائج",
-        "indicators": "مؤشرات: 100 مستفيدة",
-        "sustainability": "استدامة",
-        "axes": ["axis-1"],
-        "team": "أمينة — منسقة",
-    }
-    services.save_fields(session, application, changes, {}, actor=user)
-    services.add_plan_row(
-        session, application, "activity", {"title": "ورشات", "start": "1", "end": "6"}, actor=user
-    )
-    services.add_plan_row(
-        session, application, "indicator", {"indicator": "مستفيدات", "target": "120"}, actor=user
+    write_narrative(
+        session, application, user, title_fr="Projet pour les droits des femmes en milieu rural"
     )
     session.commit()
     return user, application
