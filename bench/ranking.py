@@ -77,6 +77,7 @@ def populate(
     from portal.applications.models import Application, ApplicationStatus
     from portal.db import utcnow
     from portal.organisations.models import Association
+    from portal.review.kept import scores_changed
     from portal.review.models import Review, ReviewStatus, Score, Screening, ScreeningDecision
     from portal.strategy.models import Region
 
@@ -188,6 +189,8 @@ def populate(
     ]
     for start in range(0, len(scores), 20_000):
         _rows(Score, session, scores[start : start + 20_000])
+    # Bulk inserts bypass the flush that renews the call's ranking token.
+    scores_changed(session, calls={call.id})
 
 
 def run() -> dict:

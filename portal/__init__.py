@@ -81,6 +81,7 @@ def register_blueprints(app: Flask) -> None:
     import portal.calls.views
     import portal.organisations.views
     import portal.results.views
+    import portal.review.kept  # the flush listener that renews ranking tokens
     import portal.review.models
     import portal.review.pool_views
     import portal.review.ranking_views

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import uuid
 from datetime import datetime
 
 from sqlalchemy import (
@@ -66,6 +67,10 @@ DEFAULT_WORD_LIMITS = {
 }
 
 
+def new_scores_token() -> str:
+    return uuid.uuid4().hex
+
+
 class Call(BilingualMixin, db.Model):
     __tablename__ = "call"
 
@@ -102,6 +107,8 @@ class Call(BilingualMixin, db.Model):
     overall_minimum: Mapped[int] = mapped_column(default=0)
     # Results: how many days after publication an applicant may appeal.
     appeal_days: Mapped[int] = mapped_column(default=15)
+    # Renewed whenever what the ranking is computed from changes (portal.review.kept).
+    scores_token: Mapped[str] = mapped_column(String(32), default=new_scores_token)
 
     lots: Mapped[list[Lot]] = relationship(
         back_populates="call", cascade="all, delete-orphan", order_by="Lot.position"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import Float, Select, case, cast, func, select
@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 from portal.applications.models import Application, Submission
 from portal.calls.models import Call, Criterion, Lot
 from portal.organisations.models import Association
+from portal.pagination import Page, paginate_list
+from portal.review.kept import kept_rankings, ranking_key
 from portal.review.models import (
     Consensus,
     Review,
@@ -155,8 +157,47 @@ def _final_reference():
     )
 
 
-def _eligible_applications(call_id: int, lot_id: int | None, application_id: int | None):
-    query = (
+def _eligible_applications(
+    call_id: int, lot_id: int | None, application_id: int | None, *, details: bool
+):
+    """The eligible applications with what orders them; with `details`, also what shows them."""
+    shown = (
+        (
+            _final_reference(),
+            Application.title_ar,
+            Application.title_fr,
+            Association.name_ar,
+            Association.name_fr,
+            Lot.title_ar,
+            Lot.title_fr,
+        )
+        if details
+        else ()
+    )
+    query = select(
+        Application.id,
+        Application.lot_id,
+        Application.submitted_at,
+        Consensus.score,
+        *shown,
+    ).join(Screening, Screening.application_id == Application.id)
+    if details:
+        query = query.join(Association, Association.id == Application.association_id).outerjoin(
+            Lot, Lot.id == Application.lot_id
+        )
+    query = query.outerjoin(Consensus, Consensus.application_id == Application.id).where(
+        Application.call_id == call_id, Screening.decision == ScreeningDecision.ELIGIBLE
+    )
+    if lot_id is not None:
+        query = query.where(Application.lot_id == lot_id)
+    if application_id is not None:
+        query = query.where(Application.id == application_id)
+    return query
+
+
+def _shown_details(application_ids: list[int]) -> Select:
+    """What the ranking shows of each application besides its scores."""
+    return (
         select(
             Application.id,
             _final_reference(),
@@ -164,23 +205,13 @@ def _eligible_applications(call_id: int, lot_id: int | None, application_id: int
             Application.title_fr,
             Association.name_ar,
             Association.name_fr,
-            Application.lot_id,
             Lot.title_ar,
             Lot.title_fr,
-            Application.submitted_at,
-            Consensus.score,
         )
-        .join(Screening, Screening.application_id == Application.id)
         .join(Association, Association.id == Application.association_id)
         .outerjoin(Lot, Lot.id == Application.lot_id)
-        .outerjoin(Consensus, Consensus.application_id == Application.id)
-        .where(Application.call_id == call_id, Screening.decision == ScreeningDecision.ELIGIBLE)
+        .where(Application.id.in_(application_ids))
     )
-    if lot_id is not None:
-        query = query.where(Application.lot_id == lot_id)
-    if application_id is not None:
-        query = query.where(Application.id == application_id)
-    return query
 
 
 # --- computing ------------------------------------------------------------------------------
@@ -261,32 +292,30 @@ def _ordering(call: Call, normalised: bool):
 
 
 def _ranked(row) -> RankedApplication:
-    (
-        app_id,
-        reference,
-        title_ar,
-        title_fr,
-        name_ar,
-        name_fr,
-        lot_id,
-        lot_ar,
-        lot_fr,
-        submitted_at,
-        consensus,
-    ) = row
-    return RankedApplication(
+    app_id, lot_id, submitted_at, consensus, *shown = row
+    item = RankedApplication(
         application_id=app_id,
-        reference=reference or "",
-        title_ar=title_ar,
-        title_fr=title_fr,
-        association_ar=name_ar,
-        association_fr=name_fr,
+        reference="",
+        title_ar="",
+        title_fr="",
+        association_ar="",
+        association_fr="",
         lot_id=lot_id,
-        lot_ar=lot_ar or "",
-        lot_fr=lot_fr or "",
+        lot_ar="",
+        lot_fr="",
         submitted_at=submitted_at,
         consensus=consensus,
     )
+    return _shown(item, shown) if shown else item
+
+
+def _shown(item: RankedApplication, details) -> RankedApplication:
+    reference, title_ar, title_fr, name_ar, name_fr, lot_ar, lot_fr = details
+    item.reference = reference or ""
+    item.title_ar, item.title_fr = title_ar, title_fr
+    item.association_ar, item.association_fr = name_ar, name_fr
+    item.lot_ar, item.lot_fr = lot_ar or "", lot_fr or ""
+    return item
 
 
 def _compute(
@@ -296,13 +325,12 @@ def _compute(
     lot_id: int | None = None,
     application_id: int | None = None,
     normalised: bool = False,
+    details: bool = True,
 ) -> list[RankedApplication]:
     # Core rows, not ORM results: the ORM's per-row work would be most of the time here.
     connection = session.connection()
-    items = {
-        row.id: _ranked(row)
-        for row in connection.execute(_eligible_applications(call.id, lot_id, application_id))
-    }
+    eligible = _eligible_applications(call.id, lot_id, application_id, details=details)
+    items = {row[0]: _ranked(row) for row in connection.execute(eligible)}
     criteria = [criterion.id for criterion in call.criteria]
     for app_id, count, mean, lowest, highest, *means in connection.execute(
         _application_statistics(call, application_id)
@@ -351,6 +379,34 @@ def rank_call(
     normalised); `call.criteria` must be loaded.
     """
     return _compute(session, call, lot_id=lot_id, normalised=normalised)
+
+
+def ranking_page(
+    session: Session,
+    call: Call,
+    number: int,
+    size: int,
+    *,
+    lot_id: int | None = None,
+    normalised: bool = False,
+) -> Page:
+    """Return page `number` of the ranking `rank_call` gives, from the order kept while the
+    call's scores are unchanged (portal.review.kept), with what each row shows read afresh."""
+    ordered = kept_rankings.get_or_compute(
+        ranking_key(call, lot_id, normalised),
+        lambda: _compute(session, call, lot_id=lot_id, normalised=normalised, details=False),
+    )
+    page = paginate_list(ordered, number, size)
+    if not page.items:
+        return page
+    ids = [item.application_id for item in page.items]
+    shown = {row[0]: row[1:] for row in session.connection().execute(_shown_details(ids))}
+    # Copies: the kept items are shared by every request of this worker.
+    items = [
+        _shown(replace(item), shown[item.application_id]) if item.application_id in shown else item
+        for item in page.items
+    ]
+    return replace(page, items=items)
 
 
 def application_standing(

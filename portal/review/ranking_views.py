@@ -33,7 +33,6 @@ from portal.calls.services import load_call_with_criteria
 from portal.extensions import db
 from portal.forms import NUMBER, max_length, plain_text, show_refusal
 from portal.htmx import is_htmx
-from portal.pagination import paginate_list
 from portal.review import bp, moderation, ranking
 from portal.rules import RuleRefused
 from portal.timeutil import from_local, to_local
@@ -243,12 +242,19 @@ def ranking_page(call_id: int):
     """Rank the call's eligible applications, per lot or for the whole call."""
     call = load_call(call_id)
     lot_id, normalised = _ranking_choice(call)
-    ranked = ranking.rank_call(db.session, call, lot_id=lot_id, normalised=normalised)
+    page = ranking.ranking_page(
+        db.session,
+        call,
+        request.args.get("page", 1, type=int),
+        RANKING_PAGE_SIZE,
+        lot_id=lot_id,
+        normalised=normalised,
+    )
     template = "review/_ranking.html" if is_htmx() else "review/ranking.html"
     return render_template(
         template,
         call=call,
-        page=paginate_list(ranked, request.args.get("page", 1, type=int), RANKING_PAGE_SIZE),
+        page=page,
         lot_id=lot_id,
         normalised=normalised,
         heaviest=ranking.heaviest_criterion(call),
