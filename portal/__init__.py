@@ -74,6 +74,7 @@ def register_blueprints(app: Flask) -> None:
     import portal.accounts.session_limits
     import portal.accounts.two_factor_views
     import portal.accounts.views
+    import portal.actions.kept_figures  # the flush listener that renews the figures' token
     import portal.actions.views
     import portal.applications.models
     import portal.applications.receipt_views

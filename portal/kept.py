@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from datetime import datetime
 from typing import TypeVar
+
+from sqlalchemy import Index, String, insert, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from portal.db import utcnow
+from portal.extensions import db
 
 T = TypeVar("T")
 
@@ -37,3 +45,34 @@ class Kept:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+
+class FiguresChange(db.Model):
+    """A change to what some kept figures are computed from; the latest token of a name keys
+    them. Rows are only added, so writers never wait for one another."""
+
+    __tablename__ = "figures_change"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(40))
+    token: Mapped[str] = mapped_column(String(32))
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_figures_change_name_id", "name", "id"),)
+
+
+def latest_token(session: Session, name: str) -> str | None:
+    """Return the token of the latest change to the figures `name` (None before any)."""
+    return session.scalar(
+        select(FiguresChange.token)
+        .where(FiguresChange.name == name)
+        .order_by(FiguresChange.id.desc())
+        .limit(1)
+    )
+
+
+def renew_token(session: Session, name: str) -> None:
+    """Record a change to the figures `name`, in the caller's transaction."""
+    session.connection().execute(
+        insert(FiguresChange).values(name=name, token=uuid.uuid4().hex, changed_at=utcnow())
+    )

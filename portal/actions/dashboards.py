@@ -26,6 +26,7 @@ from datetime import datetime
 from sqlalchemy import String, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
+from portal.actions.kept_figures import kept_figures
 from portal.actions.models import (
     ActionStatus,
     FundedAction,
@@ -392,6 +393,29 @@ def _by_funder(actions, shares, partners: Sequence[FundingPartner]) -> list[Amou
 
 
 def dashboard(session: Session, filters: DashboardFilters, reference: Reference) -> Dashboard:
+    """Return every figure for the actions the filters select: kept from an earlier request
+    while no write changed them (portal.actions.kept_figures), else computed in three queries.
+    The figures are shared between requests: read them, never change them."""
+    return kept_figures(
+        session,
+        (filters, _named_by(reference)),
+        lambda: _computed(session, filters, reference),
+    )
+
+
+def _named_by(reference: Reference) -> tuple:
+    """Return what the groups take from the reference lists, to key kept figures by."""
+    return (
+        tuple((axis.id, axis.number, axis.title_ar, axis.title_fr) for axis in reference.axes),
+        tuple((region.code, region.name_ar, region.name_fr) for region in reference.regions),
+        tuple((sdg.id, sdg.number, sdg.title_ar, sdg.title_fr) for sdg in reference.sdgs),
+        tuple((m.id, m.code, m.name_ar, m.name_fr) for m in reference.un_mechanisms),
+        tuple((p.id, p.code, p.name_ar, p.name_fr) for p in reference.partners),
+        tuple((lot.id, call.code, lot.title_ar, lot.title_fr) for lot, call in reference.lots),
+    )
+
+
+def _computed(session: Session, filters: DashboardFilters, reference: Reference) -> Dashboard:
     """Compute every figure for the actions the filters select, in three queries."""
     selected = _selected(filters)
     actions = _actions(session, selected)

@@ -1,7 +1,7 @@
 """The dashboards of the funded actions: which actions count, the figures per axis (and lot,
 region, SDG, UN mechanism) checked against hand-computed values, the amounts by gender marker and
 by funder, the page (charts with their tables, Arabic right to left), its filters, who may read
-it, and its fixed number of queries from 10 to 300 actions."""
+it, its fixed number of queries from 10 to 300 actions, and the figures kept between requests."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from datetime import UTC, date, datetime
 
 import pytest
 from flask import url_for
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 
-from portal.actions.dashboards import DashboardFilters, dashboard, load_reference
+from portal.actions.dashboards import DashboardFilters, _computed, dashboard, load_reference
+from portal.actions.kept_figures import FIGURES
 from portal.actions.models import (
     ActionStatus,
     FundedAction,
@@ -23,6 +24,7 @@ from portal.applications.models import Application, ApplicationStatus
 from portal.calls.models import Lot
 from portal.db import utcnow
 from portal.extensions import db
+from portal.kept import FiguresChange, latest_token
 from portal.results.models import (
     Committee,
     CommitteeStatus,
@@ -479,3 +481,83 @@ def test_the_page_runs_the_same_queries_for_10_and_300_actions(login_as, count_q
     assert with_few == with_many, (with_few, with_many)
     assert with_many <= 10, with_many
     assert figures().total.actions == 300
+
+
+# --- kept between requests: every write that changes what the figures are computed from
+# records a new token in its own transaction; writes that change nothing counted keep them ----
+
+
+def token() -> str | None:
+    return latest_token(db.session, FIGURES)
+
+
+def test_the_same_figures_are_served_while_nothing_changes(world):
+    first = figures()
+
+    assert figures() is first
+
+
+def test_a_paid_tranche_changes_the_kept_figures(world):
+    before = figures().total.paid
+
+    add_tranche(world["three"], 10_000, 10_000, position=2)
+
+    assert figures().total.paid == before + 10_000
+
+
+def test_an_accepted_report_changes_the_kept_figures_and_a_draft_does_not(world):
+    kept = figures()
+    draft = ProgressReport(
+        action_id=world["two"].id, due_on=date(2026, 6, 1), status=ReportStatus.DUE
+    )
+    db.session.add(draft)
+    db.session.commit()
+    unchanged = token()
+    draft.beneficiaries_reached = {"women_18_35": 7}  # a draft's figures are not counted
+    db.session.commit()
+    assert token() == unchanged
+    assert figures() is kept
+
+    draft.status = ReportStatus.ACCEPTED
+    db.session.commit()
+
+    assert token() != unchanged
+    assert figures().total.reached["women"] == kept.total.reached["women"] + 7
+
+
+def test_a_new_axis_link_moves_the_action_in_the_kept_figures(world):
+    before = group(figures(), "axis", "axis-2").actions
+
+    world["one"].axes.append(axis("axis-2"))
+    db.session.commit()
+
+    assert group(figures(), "axis", "axis-2").actions == before + 1
+
+
+def test_a_renamed_axis_shows_its_new_name_in_the_kept_figures(world):
+    figures()
+    unchanged = token()
+
+    axis("axis-1").title_fr = "Axe renommé"
+    db.session.commit()
+
+    assert token() == unchanged  # the names are part of the key instead
+    assert group(figures(), "axis", "axis-1").name_fr == "Axe renommé"
+
+
+def test_the_kept_figures_are_the_computed_figures(world):
+    add_tranche(world["two"], 5_000, 5_000, position=2)
+    filters = DashboardFilters(call_id=world["call"].id)
+    kept = figures(filters)
+    computed = _computed(db.session, filters, load_reference(db.session, filters))
+
+    assert kept is not computed
+    assert kept == computed
+
+
+def test_nothing_is_kept_before_a_change_is_recorded(world):
+    db.session.execute(delete(FiguresChange))
+    db.session.commit()
+
+    assert figures() is not figures()
+    assert db.session.scalar(select(func.count()).select_from(FiguresChange)) == 0

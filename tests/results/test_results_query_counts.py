@@ -18,6 +18,7 @@ import pytest
 from flask import url_for
 from sqlalchemy import insert, select
 
+from portal.actions.kept_figures import actions_changed, kept_dashboards
 from portal.actions.models import (
     ActionStatus,
     FundedAction,
@@ -289,6 +290,7 @@ class Awards:
                 for n, action in zip(numbers, actions, strict=True)
             ],
         )
+        actions_changed(db.session)  # bulk inserts bypass the flush that records it
         db.session.commit()
         db.session.expire_all()  # the requests read everything afresh from the database
 
@@ -299,8 +301,10 @@ def awards(app):
 
 
 def _queries(count_queries, client, url: str, check=None) -> int:
-    """Count the queries of a request (after a warm-up), its body read to the end."""
+    """Count the queries of a request (after a warm-up), its body read to the end; figures
+    kept by the warm-up are dropped, so that it counts computing them."""
     client.get(url).get_data()  # the first request of a client loads its session and locale
+    kept_dashboards.clear()
     with count_queries() as counter:
         response = client.get(url)
         body = response.get_data(as_text=True)
@@ -370,7 +374,7 @@ def test_the_axis_dashboard_runs_the_same_queries_for_10_and_2000_actions(
     with_many = _queries(count_queries, client, url)
 
     assert with_few == with_many, (with_few, with_many)
-    assert with_many <= 10, with_many
+    assert with_many <= 11, with_many  # 10, and the token of the kept figures
     filters = DashboardFilters()
     figures = dashboard(db.session, filters, load_reference(db.session, filters))
     assert figures.total.actions == MANY
