@@ -47,12 +47,21 @@ def _final_reference():
     )
 
 
-def _filtered(query: Select, call_id: int, filters: ApplicationFilters) -> Select:
-    query = (
-        query.join(Association, Association.id == Application.association_id)
-        .join(Region, Region.id == Association.region_id)
-        .where(Application.call_id == call_id)
-    )
+def _needs_association(filters: ApplicationFilters) -> bool:
+    return bool(filters.region_code or filters.text.strip())
+
+
+def _filtered(
+    query: Select, call_id: int, filters: ApplicationFilters, *, with_association: bool = True
+) -> Select:
+    """Narrow `query` to the call and the filters. Every application has an association, and
+    every association a region, so the joins change no count: totals leave them out when no
+    filter needs them."""
+    query = query.where(Application.call_id == call_id)
+    if with_association or _needs_association(filters):
+        query = query.join(Association, Association.id == Application.association_id).join(
+            Region, Region.id == Association.region_id
+        )
     if filters.lot_id:
         query = query.where(Application.lot_id == filters.lot_id)
     if filters.region_code:
@@ -109,7 +118,7 @@ def totals(session: Session, call_id: int, filters: ApplicationFilters) -> dict:
         .outerjoin(requested, requested.c.application_id == Application.id)
         .group_by(Application.status)
     )
-    counted = session.execute(_filtered(query, call_id, filters)).all()
+    counted = session.execute(_filtered(query, call_id, filters, with_association=False)).all()
     by_status = {ApplicationStatus(status): count for status, count, _amount in counted}
     return {
         "count": sum(by_status.values()),
