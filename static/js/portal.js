@@ -25,6 +25,22 @@
       : "Le serveur n'a pas pu être joint. Vérifiez la connexion et réessayez ; rien n'a été enregistré.");
   });
 
+  // A swap that removes the focused control (a row's "Remove" button, a form replaced by its
+  // answer) drops the focus to the top of the page, and a keyboard or screen-reader user must
+  // find their place again. Keep it in the part that changed: on its message when it has one,
+  // else on the part itself. A swap that kept a focused control (htmx restores it by id, or an
+  // autofocus in the new content) is left alone.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var active = document.activeElement;
+    if (active && active !== document.body && active !== document.documentElement) return;
+    var target = event.detail.target;
+    if (target && !target.isConnected && target.id) target = document.getElementById(target.id);
+    if (!target || !target.isConnected) return;
+    var landing = target.querySelector(".messages, .message") || target;
+    if (!landing.hasAttribute("tabindex")) landing.setAttribute("tabindex", "-1");
+    landing.focus();
+  });
+
   document.addEventListener("click", function (event) {
     var link = event.target.closest("[data-reload]");
     if (link) {

@@ -534,7 +534,17 @@ def test_a_new_axis_link_moves_the_action_in_the_kept_figures(world):
     assert group(figures(), "axis", "axis-2").actions == before + 1
 
 
-def test_a_renamed_axis_shows_its_new_name_in_the_kept_figures(world):
+@pytest.fixture
+def axis_title_put_back(world):
+    """The reference data outlives each test: axis 1's French title is put back after it."""
+    title = axis("axis-1").title_fr
+    yield
+    db.session.rollback()
+    axis("axis-1").title_fr = title
+    db.session.commit()
+
+
+def test_a_renamed_axis_shows_its_new_name_in_the_kept_figures(world, axis_title_put_back):
     figures()
     unchanged = token()
 

@@ -248,6 +248,41 @@ def test_applicant_fills_the_summary_and_budget_attaches_and_submits_with_the_ke
     ]
 
 
+# --- after an htmx swap ---------------------------------------------------------------------
+
+
+def test_removing_a_member_with_the_keyboard_keeps_the_focus_on_the_members(
+    browser, live_server, session
+):
+    """The "Remove" button goes with its row: the focus must land on what changed, where the
+    next Tab carries on, not at the top of the page."""
+    owner = factories.UserFactory(locale="ar")
+    association = factories.AssociationFactory(owner=owner)
+    leaving = factories.UserFactory(full_name="سلمى المغادرة")
+    staying = factories.UserFactory(full_name="يوسف الباقي")
+    factories.add_member(association, leaving)
+    factories.add_member(association, staying)
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())  # "Remove … from the association?"
+    sign_in_browser(page, owner)
+    page.goto(f"/associations/{association.id}/members")
+    skip_to_content(page)
+
+    tab_to(page, lambda element: element["name"] == f"{text('Remove')} {leaving.full_name}")
+    page.keyboard.press("Enter")
+
+    expect(page.locator("#members table")).not_to_contain_text(leaving.full_name)
+    # On the message that says what happened, inside the members, where the row was.
+    expect(page.locator("#members .messages")).to_be_focused()
+    landed = page.evaluate(FOCUSED)
+    assert landed["indicated"], f"no visible focus on {label(landed)}"
+    assert text("%(name)s is no longer a member.", name=leaving.full_name) in landed["name"]
+    # The next Tab carries on inside the members, to the row that stayed.
+    tab_to(page, lambda element: staying.full_name in element["name"], limit=6)
+    context.close()
+
+
 # --- scoring --------------------------------------------------------------------------------
 
 
