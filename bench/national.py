@@ -258,6 +258,7 @@ def generate(
     from portal.accounts.passwords import hash_password
     from portal.actions.kept_figures import actions_changed
     from portal.db import utcnow
+    from portal.results.kept_results import results_changed
     from portal.strategy.models import (
         FundingPartner,
         PlanProject,
@@ -317,8 +318,9 @@ def generate(
         for client in range(rush_clients)
     ]
     load.finish()
-    # Bulk inserts bypass the flush that records a change to the dashboards' figures.
+    # Bulk inserts bypass the flush that records a change to the kept figures.
     actions_changed(session)
+    results_changed(session)
     session.commit()
     world.rows = load.rows
     return world

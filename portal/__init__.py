@@ -81,6 +81,7 @@ def register_blueprints(app: Flask) -> None:
     import portal.applications.views
     import portal.calls.views
     import portal.organisations.views
+    import portal.results.kept_results  # the flush listener that renews the results' token
     import portal.results.views
     import portal.review.kept  # the flush listener that renews ranking tokens
     import portal.review.models

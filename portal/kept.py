@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import Index, String, insert, select
+from sqlalchemy import Index, String, event, insert, inspect, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from portal.db import utcnow
@@ -22,10 +22,19 @@ class Kept:
     """Results kept in one worker's memory: a small least-recently-used store, safe across its
     threads. Keys hold whatever makes a result out of date (a token renewed on writes)."""
 
+    every: list[Kept] = []  # every store, for `forget_all`
+
     def __init__(self, size: int) -> None:
         self.size = size
         self._entries: OrderedDict[Hashable, object] = OrderedDict()
         self._lock = threading.Lock()
+        Kept.every.append(self)
+
+    @classmethod
+    def forget_all(cls) -> None:
+        """Empty every store of this worker (what counts a computation's queries needs)."""
+        for store in cls.every:
+            store.clear()
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], T]) -> T:
         with self._lock:
@@ -76,3 +85,61 @@ def renew_token(session: Session, name: str) -> None:
     session.connection().execute(
         insert(FiguresChange).values(name=name, token=uuid.uuid4().hex, changed_at=utcnow())
     )
+
+
+def kept_under(session: Session, store: Kept, name: str, key: tuple, compute: Callable[[], T]) -> T:
+    """Return what `store` keeps under the latest token of `name` and `key`, computing it when
+    missing; before any change of `name` is recorded, compute it every time."""
+    token = latest_token(session, name)
+    if token is None:
+        return compute()
+    return store.get_or_compute((name, token, *key), compute)
+
+
+def flushed(session: Session) -> Iterator[tuple[object, str]]:
+    """Yield (instance, "new" | "dirty" | "deleted") for what the session is flushing; in an
+    after_flush listener the rows are written but the states and histories are still there."""
+    yield from ((instance, "new") for instance in session.new)
+    yield from ((instance, "dirty") for instance in session.dirty)
+    yield from ((instance, "deleted") for instance in session.deleted)
+
+
+def any_changed(instance, names) -> bool:
+    """Tell whether any of these attributes (columns or relationships) of `instance` changed."""
+    attributes = inspect(instance).attrs
+    return any(attributes[name].history.has_changes() for name in names)
+
+
+def value_before(instance, name: str):
+    """Return the attribute's value before this flush (its value when it did not change)."""
+    history = inspect(instance).attrs[name].history
+    return history.deleted[0] if history.deleted else getattr(instance, name)
+
+
+# A rule on one instance of the flush: True or False decides, None leaves it to the columns.
+Rule = Callable[[object, str], bool | None]
+
+
+def renew_on_flush(
+    name: str, watched: dict[type, tuple[str, ...] | None], rule: Rule | None = None
+):
+    """Record a change of the figures `name` on every flush that writes a new or deleted row of a
+    watched model, or changes one of its watched attributes (None: any); `rule` may decide first."""
+
+    def changes(session: Session, instance, state: str) -> bool:
+        if type(instance) not in watched:
+            return False
+        decided = rule(instance, state) if rule else None
+        if decided is not None:
+            return decided
+        if state in ("new", "deleted"):
+            return True
+        columns = watched[type(instance)]
+        return session.is_modified(instance) if columns is None else any_changed(instance, columns)
+
+    @event.listens_for(Session, "after_flush")
+    def renew(session: Session, _context) -> None:
+        if any(changes(session, instance, state) for instance, state in flushed(session)):
+            renew_token(session, name)
+
+    return renew

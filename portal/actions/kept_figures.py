@@ -15,13 +15,11 @@ computed from must call `actions_changed` itself.
 from __future__ import annotations
 
 from collections.abc import Callable
-from itertools import chain
 
-from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
 from portal.actions.models import FundedAction, ProgressReport, ReportStatus, Tranche
-from portal.kept import Kept, latest_token, renew_token
+from portal.kept import Kept, kept_under, renew_on_flush, renew_token, value_before
 from portal.results.models import Committee, DecisionFunder
 
 FIGURES = "actions"
@@ -41,25 +39,13 @@ WATCHED_COLUMNS = {
 kept_dashboards = Kept(KEPT_DASHBOARDS)
 
 
-def _accepted(report: ProgressReport) -> bool:
-    """Tell whether the report is, or was before this flush, accepted."""
-    before = inspect(report).attrs.status.history.deleted or ()
-    return ReportStatus.ACCEPTED in (report.status, *before)
-
-
-def _changes_the_figures(session: Session, instance, state: str) -> bool:
-    kind = type(instance)
-    if kind not in WATCHED_COLUMNS:
+def _accepted_reports_only(instance, _state: str) -> bool | None:
+    """A report counts only when it is, or was before this flush, accepted."""
+    if not isinstance(instance, ProgressReport):
+        return None
+    if ReportStatus.ACCEPTED not in (instance.status, value_before(instance, "status")):
         return False
-    if isinstance(instance, ProgressReport) and not _accepted(instance):
-        return False
-    if state in ("new", "deleted"):
-        return True
-    columns = WATCHED_COLUMNS[kind]
-    if columns is None:
-        return session.is_modified(instance)
-    attributes = inspect(instance).attrs
-    return any(attributes[name].history.has_changes() for name in columns)
+    return None
 
 
 def actions_changed(session: Session) -> None:
@@ -67,20 +53,9 @@ def actions_changed(session: Session) -> None:
     renew_token(session, FIGURES)
 
 
-@event.listens_for(Session, "after_flush")
-def _renew_token(session: Session, _context) -> None:
-    states = chain(
-        ((instance, "new") for instance in session.new),
-        ((instance, "dirty") for instance in session.dirty),
-        ((instance, "deleted") for instance in session.deleted),
-    )
-    if any(_changes_the_figures(session, instance, state) for instance, state in states):
-        actions_changed(session)
+renew_on_flush(FIGURES, WATCHED_COLUMNS, _accepted_reports_only)
 
 
 def kept_figures(session: Session, key: tuple, compute: Callable):
     """Return the figures kept under `key` and the current token, computing them if missing."""
-    token = latest_token(session, FIGURES)
-    if token is None:
-        return compute()
-    return kept_dashboards.get_or_compute((token, *key), compute)
+    return kept_under(session, kept_dashboards, FIGURES, key, compute)

@@ -21,6 +21,7 @@ from portal.applications.models import Application, application_axis
 from portal.calls.models import Call, Lot
 from portal.organisations.models import Association
 from portal.pagination import Page
+from portal.results.kept_results import kept
 from portal.results.models import Committee, CommitteeStatus, Decision, DecisionFunder, Outcome
 from portal.strategy.models import FundingPartner, Region, StrategicAxis
 
@@ -315,7 +316,17 @@ class CallResults:
 
 def call_results(session: Session, call: Call, page: int = 1, size: int = 50) -> CallResults:
     """Return a published call's totals per lot and per axis (an award linked to several axes
-    counts in each of them) and one page of its awards, in a fixed number of statements."""
+    counts in each of them) and one page of its awards: kept from an earlier request while the
+    results are unchanged (portal.results.kept_results), else in a fixed number of statements.
+    The results are shared between requests: read them, never change them."""
+    return kept(
+        session,
+        ("page", call.id, page, size),
+        lambda: _computed_results(session, call, page, size),
+    )
+
+
+def _computed_results(session: Session, call: Call, page: int, size: int) -> CallResults:
     by_lot = _totals_by_lot(session, call.id)
     count = sum(total.count for total in by_lot)
     return CallResults(

@@ -3,12 +3,13 @@ the same as open data (360Giving field names) at stable URLs."""
 
 from __future__ import annotations
 
-from flask import Response, abort, render_template, request, stream_with_context
+from flask import Response, abort, render_template, request
 
 from portal.exports import csv_chunks
 from portal.extensions import db
 from portal.results import bp
 from portal.results import public as services
+from portal.results.kept_results import kept
 
 FORMATS = ("csv", "json")
 # Awards listed per page of a call's results; the open data holds them all.
@@ -40,16 +41,22 @@ def public_call(code: str):
     )
 
 
+def _file(fmt: str, call_id: int | None) -> str:
+    """Write the open-data file whole: it is kept between requests while the results last."""
+    awards = services.funded_awards(db.session, call_id)
+    if fmt == "csv":
+        return "".join(csv_chunks(services.CSV_COLUMNS, (services.csv_row(a) for a in awards)))
+    return "".join(services.json_chunks(awards))
+
+
 def _open_data(fmt: str, call_id: int | None, name: str) -> Response:
     if fmt not in FORMATS:
         abort(404)
-    awards = services.funded_awards(db.session, call_id)
-    if fmt == "csv":
-        body = csv_chunks(services.CSV_COLUMNS, (services.csv_row(a) for a in awards))
-        response = Response(stream_with_context(body), mimetype="text/csv; charset=utf-8")
-    else:
-        body = services.json_chunks(awards)
-        response = Response(stream_with_context(body), mimetype="application/json")
+    body = kept(
+        db.session, ("open-data", fmt, call_id, services.prefix()), lambda: _file(fmt, call_id)
+    )
+    mimetype = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
+    response = Response(body, mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
     return response
 

@@ -15,15 +15,13 @@ order is computed from must call `scores_changed` itself.
 
 from __future__ import annotations
 
-from itertools import chain
-
-from sqlalchemy import event, inspect, or_, select, update
+from sqlalchemy import event, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from portal.applications.models import Application
 from portal.calls.models import Call, new_scores_token
-from portal.kept import Kept
+from portal.kept import Kept, any_changed, flushed, value_before
 from portal.review.models import Consensus, Review, ReviewStatus, Score, Screening
 
 # Rankings kept per worker; a national call's standard and normalised views, whole and by lot,
@@ -57,8 +55,7 @@ def _changes_the_order(session: Session, instance, state: str) -> bool:
         return not isinstance(instance, Application)
     if state == "deleted":
         return True
-    attributes = inspect(instance).attrs
-    return any(attributes[name].history.has_changes() for name in columns)
+    return any_changed(instance, columns)
 
 
 def _review_in_session(session: Session, score: Score) -> Review | None:
@@ -70,19 +67,13 @@ def _counted(review: Review | None) -> bool:
     """Tell whether the review is, or was before this flush, submitted (unknown: yes)."""
     if review is None:
         return True
-    before = inspect(review).attrs.status.history.deleted or ()
-    return ReviewStatus.SUBMITTED in (review.status, *before)
+    return ReviewStatus.SUBMITTED in (review.status, value_before(review, "status"))
 
 
 def _concerned(session: Session) -> tuple[set[int], set[int], set[int]]:
     """Return the ids of (calls, applications, reviews) whose ranking this flush changes."""
     calls, applications, reviews = set(), set(), set()
-    states = chain(
-        ((instance, "new") for instance in session.new),
-        ((instance, "dirty") for instance in session.dirty),
-        ((instance, "deleted") for instance in session.deleted),
-    )
-    for instance, state in states:
+    for instance, state in flushed(session):
         if not _changes_the_order(session, instance, state):
             continue
         if isinstance(instance, Review | Application):

@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import pytest
 from flask import url_for
+from sqlalchemy import select
 
+from portal.applications.services import start_application
 from portal.extensions import db
+from portal.kept import Kept, latest_token
+from portal.results.kept_results import FIGURES
+from portal.results.models import Decision
+from portal.results.public import call_results
 from tests import factories
 from tests.conftest import shown
 from tests.results.publishing_support import publish_now, published_awards, results_world
@@ -79,7 +85,10 @@ def test_totals_per_lot_and_per_axis(app, client):
 
 
 def _queries(count_queries, client, url: str) -> int:
+    """Count the queries of a request (after a warm-up); results kept by the warm-up are
+    dropped, so that it counts computing them."""
     client.get(url)  # warm up: the first request of a client loads its session and locale
+    Kept.forget_all()
     with count_queries() as counter:
         response = client.get(url)
         response.get_data()
@@ -104,3 +113,65 @@ def test_the_public_pages_run_the_same_queries_for_10_and_200_awards(
 
     assert with_ten == with_two_hundred, (with_ten, with_two_hundred)
     assert with_two_hundred <= 10, with_two_hundred
+
+
+# --- kept between requests: every write that changes what the results show records a new
+# token in its own transaction; a draft's autosave records nothing --------------------------
+
+
+def results_token() -> str | None:
+    return latest_token(db.session, FIGURES)
+
+
+def test_the_same_results_are_served_while_nothing_changes(world):
+    first = call_results(db.session, world.call)
+
+    assert call_results(db.session, world.call) is first
+
+
+def test_a_changed_award_shows_on_the_kept_results_and_open_data(world, client):
+    url = url_for("results.public_call", code=world.call.code)
+    client.get(url)
+    client.get(url_for("results.open_data", fmt="csv"))
+    decision = db.session.scalar(select(Decision).where(Decision.application_id == world.funded.id))
+
+    decision.amount_awarded = 123_456
+    db.session.commit()
+
+    assert call_results(db.session, world.call).total == 123_456
+    csv_body = client.get(url_for("results.open_data", fmt="csv")).get_data(as_text=True)
+    assert "123456" in csv_body
+
+
+def test_a_renamed_association_shows_on_the_kept_results_and_open_data(world, client):
+    client.get(url_for("results.public_call", code=world.call.code))
+    client.get(url_for("results.open_data", fmt="json"))
+
+    world.funded.association.name_ar = "جمعية باسم جديد"
+    db.session.commit()
+
+    page = client.get(url_for("results.public_call", code=world.call.code)).get_data(as_text=True)
+    assert "جمعية باسم جديد" in page
+    grants = client.get(url_for("results.open_data", fmt="json")).get_json()["grants"]
+    assert grants[0]["recipientOrganization"][0]["name_ar"] == "جمعية باسم جديد"
+
+
+def test_a_drafts_autosave_records_no_change_to_the_results(world):
+    owner = factories.UserFactory()
+    association = factories.AssociationFactory(owner=owner)
+    draft = start_application(db.session, factories.published_call(), association, actor=owner)
+    db.session.commit()
+    before = results_token()
+
+    draft.title_ar = "عنوان يكتب الآن"
+    db.session.commit()
+
+    assert results_token() == before is not None
+
+
+def test_the_kept_open_data_is_the_computed_open_data(world, client):
+    kept = client.get(url_for("results.open_data", fmt="csv")).get_data(as_text=True)
+    Kept.forget_all()
+
+    assert client.get(url_for("results.open_data", fmt="csv")).get_data(as_text=True) == kept
+    assert world.funded.title_ar in kept

@@ -18,7 +18,7 @@ import pytest
 from flask import url_for
 from sqlalchemy import insert, select
 
-from portal.actions.kept_figures import actions_changed, kept_dashboards
+from portal.actions.kept_figures import actions_changed
 from portal.actions.models import (
     ActionStatus,
     FundedAction,
@@ -39,12 +39,14 @@ from portal.applications.models import (
 from portal.calls.models import Lot
 from portal.db import utcnow
 from portal.extensions import db
+from portal.kept import Kept
 from portal.organisations.models import (
     Association,
     AssociationStatus,
     MemberRole,
     Membership,
 )
+from portal.results.kept_results import results_changed
 from portal.results.models import Decision, DecisionFunder, Outcome
 from portal.results.public_views import AWARDS_PAGE_SIZE
 from portal.strategy.models import (
@@ -290,7 +292,9 @@ class Awards:
                 for n, action in zip(numbers, actions, strict=True)
             ],
         )
-        actions_changed(db.session)  # bulk inserts bypass the flush that records it
+        # Bulk inserts bypass the flush that records a change to the kept figures.
+        actions_changed(db.session)
+        results_changed(db.session)
         db.session.commit()
         db.session.expire_all()  # the requests read everything afresh from the database
 
@@ -304,7 +308,7 @@ def _queries(count_queries, client, url: str, check=None) -> int:
     """Count the queries of a request (after a warm-up), its body read to the end; figures
     kept by the warm-up are dropped, so that it counts computing them."""
     client.get(url).get_data()  # the first request of a client loads its session and locale
-    kept_dashboards.clear()
+    Kept.forget_all()
     with count_queries() as counter:
         response = client.get(url)
         body = response.get_data(as_text=True)
