@@ -157,34 +157,38 @@ def _final_reference():
     )
 
 
+def _shown_columns() -> tuple:
+    """What the ranking shows of an application besides its scores."""
+    return (
+        _final_reference(),
+        Application.title_ar,
+        Application.title_fr,
+        Association.name_ar,
+        Association.name_fr,
+        Lot.title_ar,
+        Lot.title_fr,
+    )
+
+
+def _joined_for_shown(query: Select) -> Select:
+    return query.join(Association, Association.id == Application.association_id).outerjoin(
+        Lot, Lot.id == Application.lot_id
+    )
+
+
 def _eligible_applications(
     call_id: int, lot_id: int | None, application_id: int | None, *, details: bool
 ):
     """The eligible applications with what orders them; with `details`, also what shows them."""
-    shown = (
-        (
-            _final_reference(),
-            Application.title_ar,
-            Application.title_fr,
-            Association.name_ar,
-            Association.name_fr,
-            Lot.title_ar,
-            Lot.title_fr,
-        )
-        if details
-        else ()
-    )
     query = select(
         Application.id,
         Application.lot_id,
         Application.submitted_at,
         Consensus.score,
-        *shown,
+        *(_shown_columns() if details else ()),
     ).join(Screening, Screening.application_id == Application.id)
     if details:
-        query = query.join(Association, Association.id == Application.association_id).outerjoin(
-            Lot, Lot.id == Application.lot_id
-        )
+        query = _joined_for_shown(query)
     query = query.outerjoin(Consensus, Consensus.application_id == Application.id).where(
         Application.call_id == call_id, Screening.decision == ScreeningDecision.ELIGIBLE
     )
@@ -196,22 +200,9 @@ def _eligible_applications(
 
 
 def _shown_details(application_ids: list[int]) -> Select:
-    """What the ranking shows of each application besides its scores."""
-    return (
-        select(
-            Application.id,
-            _final_reference(),
-            Application.title_ar,
-            Application.title_fr,
-            Association.name_ar,
-            Association.name_fr,
-            Lot.title_ar,
-            Lot.title_fr,
-        )
-        .join(Association, Association.id == Application.association_id)
-        .outerjoin(Lot, Lot.id == Application.lot_id)
-        .where(Application.id.in_(application_ids))
-    )
+    """Each application's id and what the ranking shows of it besides its scores."""
+    query = select(Application.id, *_shown_columns())
+    return _joined_for_shown(query).where(Application.id.in_(application_ids))
 
 
 # --- computing ------------------------------------------------------------------------------
