@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from portal.applications.models import Application, Attachment
@@ -79,21 +79,26 @@ RULE_FIELDS = (
 # --- reading --------------------------------------------------------------------------------
 
 
+def _call_with(*lot_parts) -> Select:
+    lots = [selectinload(Call.lots).selectinload(part) for part in lot_parts]
+    return select(Call).options(
+        *lots,
+        selectinload(Call.criteria),
+        selectinload(Call.documents),
+        selectinload(Call.manual_checks),
+        selectinload(Call.allowed_regions),
+    )
+
+
 def load_call(session: Session, call_id: int) -> Call | None:
     """Return a call with everything its pages show, in a fixed number of queries."""
-    query = (
-        select(Call)
-        .options(
-            selectinload(Call.lots).selectinload(Lot.axes),
-            selectinload(Call.lots).selectinload(Lot.plan_projects),
-            selectinload(Call.criteria),
-            selectinload(Call.documents),
-            selectinload(Call.manual_checks),
-            selectinload(Call.allowed_regions),
-        )
-        .where(Call.id == call_id)
-    )
-    return session.scalar(query)
+    return session.scalar(_call_with(Lot.axes, Lot.plan_projects).where(Call.id == call_id))
+
+
+def load_public_call(session: Session, call_id: int) -> Call | None:
+    """Return a call with what its public page shows (not the lots' plan projects): the page
+    every applicant opens, the busiest of a deadline rush."""
+    return session.scalar(_call_with(Lot.axes).where(Call.id == call_id))
 
 
 def load_call_with_criteria(session: Session, call_id: int) -> Call | None:

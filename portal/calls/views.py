@@ -73,7 +73,7 @@ def _apply_link(call, now: datetime) -> dict | None:
 @bp.get("/calls/<int:call_id>")
 def public_page(call_id: int):
     """Show a call that is not a draft: texts, lots, amounts, eligibility, criteria, documents."""
-    call = services.load_call(db.session, call_id)
+    call = services.load_public_call(db.session, call_id)
     if call is None or call.status == CallStatus.DRAFT:
         abort(404)
     now = utcnow()
