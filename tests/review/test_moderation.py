@@ -41,7 +41,11 @@ def consensus_url(application) -> str:
 
 
 def audit(action: str) -> list[AuditEvent]:
-    return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+    return list(
+        db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
+        )
+    )
 
 
 def test_staff_see_the_reviews_side_by_side_with_names_totals_and_flags(staff, moderated):
@@ -110,7 +114,11 @@ def test_the_moderation_forms_post_to_reopen_and_add_assignment(call, staff, mod
 def application_reviews(application):
     from portal.review.models import Review
 
-    return list(db.session.scalars(select(Review).where(Review.application_id == application.id)))
+    return list(
+        db.session.scalars(
+            select(Review).where(Review.application_id == application.id).order_by(Review.id)
+        )
+    )
 
 
 def test_a_consensus_is_recorded_with_its_justification_and_audited(staff, moderated):

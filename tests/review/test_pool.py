@@ -38,7 +38,11 @@ def invite(client, call, email="expert@example.org", languages=("ar", "fr"), exp
 
 def members(call) -> list[PoolMember]:
     db.session.expire_all()
-    return list(db.session.scalars(select(PoolMember).where(PoolMember.call_id == call.id)))
+    return list(
+        db.session.scalars(
+            select(PoolMember).where(PoolMember.call_id == call.id).order_by(PoolMember.id)
+        )
+    )
 
 
 def test_an_invitation_is_mailed_in_the_invitees_language_with_a_signed_link(call, staff):

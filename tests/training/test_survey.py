@@ -57,7 +57,11 @@ def send(now: datetime = NEXT_LOCAL_DAY) -> int:
 
 def surveys_queued() -> list[OutboxMessage]:
     return list(
-        db.session.scalars(select(OutboxMessage).where(OutboxMessage.template == "training_survey"))
+        db.session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.template == "training_survey")
+            .order_by(OutboxMessage.id)
+        )
     )
 
 
