@@ -4,7 +4,9 @@ and watching PostgreSQL until they do."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import time
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy import select
@@ -12,6 +14,19 @@ from sqlalchemy import select
 from portal.extensions import db
 
 TIMEOUT = 60  # seconds: a deadlocked request fails the test instead of hanging the run
+
+
+@contextlib.contextmanager
+def alone_among_workers(folder: Path, name: str):
+    """Hold an exclusive lock on `folder`/`name`.lock, shared by every test worker, until the
+    block ends. Tests that open dozens of connections take it: two of them at once on two
+    workers would pass PostgreSQL's 100 ("too many clients")."""
+    with (folder / f"{name}.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager

@@ -25,7 +25,7 @@ from portal.training import services
 from portal.training.models import Enrolment, EnrolmentStatus, TrainingSession
 from portal.training.services import EnrolmentError
 from tests import factories
-from tests.concurrency import TIMEOUT, row_held, waiting_on_locks
+from tests.concurrency import TIMEOUT, alone_among_workers, row_held, waiting_on_locks
 from tests.training.conftest import participant, verified_association
 
 CONFIRMED, WAITLISTED = EnrolmentStatus.CONFIRMED, EnrolmentStatus.WAITLISTED
@@ -34,13 +34,17 @@ postgres_only = pytest.mark.postgres
 
 
 @pytest.fixture
-def app(app_factory):
-    """An app whose pool has a connection for every thread (the default holds 15)."""
+def app(app_factory, tmp_path_factory):
+    """An app whose pool has a connection for every thread (the default holds 15), used by one
+    test at a time across the workers (up to 64 connections each)."""
     app = app_factory(
         SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "pool_size": 70, "max_overflow": 0}
     )
-    with app.app_context():
+    workers_folder = tmp_path_factory.getbasetemp().parent
+    with alone_among_workers(workers_folder, "many-connections"), app.app_context():
         yield app
+        db.session.remove()
+        db.engine.dispose()  # its connections closed before another test may open as many
 
 
 @pytest.fixture
