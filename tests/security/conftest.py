@@ -26,6 +26,7 @@ from portal.actions.models import (
 )
 from portal.applications.models import Application, Attachment, BudgetLine, Submission
 from portal.applications.receipts import seal_receipt
+from portal.applications.services import start_application
 from portal.db import utcnow
 from portal.extensions import db
 from portal.notifications.models import OutboxMessage
@@ -518,6 +519,16 @@ def tags_of(html: str) -> list[tuple[str, dict[str, str | None], str]]:
     parser.feed(html)
     parser.close()
     return parser.tags
+
+
+@pytest.fixture
+def draft(login_as, session):
+    """(client, application): an empty draft of the signed-in owner's association."""
+    client, user = login_as("applicant")
+    association = factories.AssociationFactory(owner=user)
+    application = start_application(session, factories.published_call(), association, actor=user)
+    session.commit()
+    return client, application
 
 
 @pytest.fixture

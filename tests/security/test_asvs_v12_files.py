@@ -40,7 +40,6 @@ from flask_babel import force_locale, gettext
 from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 
-from portal.applications import services
 from portal.applications.models import Attachment
 from portal.applications.uploads import (
     MAX_ARCHIVE_ENTRIES,
@@ -358,18 +357,6 @@ def test_content_the_browser_calls_a_pdf_is_refused_when_it_is_not_one(app, cont
 
 
 # --- through the portal: stored under a random key, served as an inert attachment -----------
-
-
-@pytest.fixture
-def draft(login_as, session):
-    """(client, application): an empty draft of the signed-in owner's association."""
-    client, user = login_as("applicant")
-    association = factories.AssociationFactory(owner=user)
-    application = services.start_application(
-        session, factories.published_call(), association, actor=user
-    )
-    session.commit()
-    return client, application
 
 
 def upload(client, application, content: bytes, name: str, content_type="application/pdf"):

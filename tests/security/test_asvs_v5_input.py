@@ -496,20 +496,6 @@ def rows(model) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
 
 
-@pytest.fixture
-def draft(login_as, session):
-    """(client, application): an empty draft of the signed-in owner's association."""
-    from portal.applications import services
-
-    client, user = login_as("applicant")
-    association = factories.AssociationFactory(owner=user)
-    application = services.start_application(
-        session, factories.published_call(), association, actor=user
-    )
-    session.commit()
-    return client, application
-
-
 @pytest.mark.parametrize(
     ("name", "value", "message", "variables"),
     [
