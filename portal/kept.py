@@ -117,29 +117,36 @@ def value_before(instance, name: str):
 
 
 # A rule on one instance of the flush: True or False decides, None leaves it to the columns.
-Rule = Callable[[object, str], bool | None]
+Rule = Callable[[Session, object, str], bool | None]
+Watched = dict[type, tuple[str, ...] | None]
 
 
-def renew_on_flush(
-    name: str, watched: dict[type, tuple[str, ...] | None], rule: Rule | None = None
-):
-    """Record a change of the figures `name` on every flush that writes a new or deleted row of a
-    watched model, or changes one of its watched attributes (None: any); `rule` may decide first."""
+def changes_watched(
+    session: Session, instance, state: str, watched: Watched, rule: Rule | None = None
+) -> bool:
+    """Tell whether this flushed instance changes figures computed from the `watched` models: a
+    new or deleted row, or a change to one of its watched attributes (None: any); `rule` may
+    decide first."""
+    if type(instance) not in watched:
+        return False
+    decided = rule(session, instance, state) if rule else None
+    if decided is not None:
+        return decided
+    if state in ("new", "deleted"):
+        return True
+    columns = watched[type(instance)]
+    return session.is_modified(instance) if columns is None else any_changed(instance, columns)
 
-    def changes(session: Session, instance, state: str) -> bool:
-        if type(instance) not in watched:
-            return False
-        decided = rule(instance, state) if rule else None
-        if decided is not None:
-            return decided
-        if state in ("new", "deleted"):
-            return True
-        columns = watched[type(instance)]
-        return session.is_modified(instance) if columns is None else any_changed(instance, columns)
+
+def renew_on_flush(name: str, watched: Watched, rule: Rule | None = None):
+    """Record a change of the figures `name` on every flush that writes what `watched` names."""
 
     @event.listens_for(Session, "after_flush")
     def renew(session: Session, _context) -> None:
-        if any(changes(session, instance, state) for instance, state in flushed(session)):
+        if any(
+            changes_watched(session, instance, state, watched, rule)
+            for instance, state in flushed(session)
+        ):
             renew_token(session, name)
 
     return renew

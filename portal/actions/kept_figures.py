@@ -39,7 +39,7 @@ WATCHED_COLUMNS = {
 kept_dashboards = Kept(KEPT_DASHBOARDS)
 
 
-def _accepted_reports_only(instance, _state: str) -> bool | None:
+def _accepted_reports_only(_session, instance, _state: str) -> bool | None:
     """A report counts only when it is, or was before this flush, accepted."""
     if not isinstance(instance, ProgressReport):
         return None

@@ -48,7 +48,7 @@ WATCHED_COLUMNS = {
 kept_results = Kept(KEPT_RESULTS)
 
 
-def _drafts_left_out(instance, state: str) -> bool | None:
+def _drafts_left_out(_session, instance, state: str) -> bool | None:
     if not isinstance(instance, Application):
         return None
     was_draft = value_before(instance, "status") == ApplicationStatus.DRAFT

@@ -21,7 +21,7 @@ from sqlalchemy.orm.util import identity_key
 
 from portal.applications.models import Application
 from portal.calls.models import Call, new_scores_token
-from portal.kept import Kept, any_changed, flushed, value_before
+from portal.kept import Kept, changes_watched, flushed, value_before
 from portal.review.models import Consensus, Review, ReviewStatus, Score, Screening
 
 # Rankings kept per worker; a national call's standard and normalised views, whole and by lot,
@@ -43,19 +43,17 @@ WATCHED_COLUMNS = {
 }
 
 
-def _changes_the_order(session: Session, instance, state: str) -> bool:
-    columns = WATCHED_COLUMNS.get(type(instance))
-    if columns is None:
-        return False
+def _ranked_reviews_and_screened_applications(
+    session: Session, instance, state: str
+) -> bool | None:
+    """Only submitted reviews and their scores are ranked; a new application is not screened."""
     if isinstance(instance, Score) and not _counted(_review_in_session(session, instance)):
         return False
     if isinstance(instance, Review) and not _counted(instance):
         return False
-    if state == "new":
-        return not isinstance(instance, Application)
-    if state == "deleted":
-        return True
-    return any_changed(instance, columns)
+    if isinstance(instance, Application) and state == "new":
+        return False
+    return None
 
 
 def _review_in_session(session: Session, score: Score) -> Review | None:
@@ -74,7 +72,9 @@ def _concerned(session: Session) -> tuple[set[int], set[int], set[int]]:
     """Return the ids of (calls, applications, reviews) whose ranking this flush changes."""
     calls, applications, reviews = set(), set(), set()
     for instance, state in flushed(session):
-        if not _changes_the_order(session, instance, state):
+        if not changes_watched(
+            session, instance, state, WATCHED_COLUMNS, _ranked_reviews_and_screened_applications
+        ):
             continue
         if isinstance(instance, Review | Application):
             calls.add(instance.call_id)
