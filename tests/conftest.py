@@ -507,6 +507,24 @@ def sign_in_browser(page, user, password: str = TEST_PASSWORD) -> None:
     page.wait_for_url("**/account")
 
 
+def assert_fits_the_screen(page) -> None:
+    """Nothing makes the page scroll sideways, even on a phone (wide tables scroll alone).
+
+    Measured once the page's stylesheet has loaded: a selector can appear before it does, and
+    an unstyled table is wider than a phone."""
+    page.wait_for_load_state("load")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    too_wide = page.evaluate(
+        """limit => [...document.body.querySelectorAll('*')]
+            .filter(node => node.getBoundingClientRect().right > limit + 1
+                || node.getBoundingClientRect().left < -1)
+            .slice(0, 5)
+            .map(node => node.tagName + (node.id ? '#' + node.id : ''))""",
+        page.viewport_size["width"],
+    )
+    assert width <= page.viewport_size["width"], (page.url, too_wide)
+
+
 def shown(text: str, locale: str = "ar", **values) -> str:
     """Return `text` as a page in `locale` shows it: translated, then HTML-escaped."""
     from flask_babel import force_locale, gettext

@@ -20,7 +20,7 @@ from portal.results.models import Committee, CommitteeStatus, Decision, Outcome
 from portal.strategy.models import StrategicAxis
 from portal.web.formatting import format_mad
 from tests import factories
-from tests.conftest import shown, sign_in_browser
+from tests.conftest import assert_fits_the_screen, shown, sign_in_browser
 from tests.results.decision_support import PDF, reviewed
 
 pytestmark = pytest.mark.browser
@@ -35,12 +35,6 @@ def said(text: str, **values) -> str:
 def money(amount: int) -> str:
     with force_locale("ar"):
         return format_mad(amount)
-
-
-def assert_fits_the_screen(page) -> None:
-    """Nothing makes the page scroll sideways, even on a phone (wide tables scroll alone)."""
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= page.viewport_size["width"], page.url
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from portal.extensions import db
 from portal.review.models import ConflictDeclaration, Review, ReviewStatus, Screening
 from portal.review.models import ScreeningDecision as Decision
 from tests import factories
-from tests.conftest import sign_in_browser
+from tests.conftest import assert_fits_the_screen, sign_in_browser
 
 pytestmark = pytest.mark.browser
 
@@ -46,12 +46,6 @@ def declare_conflicts(page, conflicted_with=None) -> None:
     page.check("input[name=confirm]")
     page.click("form.stack button[type=submit]")
     page.wait_for_url("**/reviews")
-
-
-def assert_fits_the_screen(page) -> None:
-    """Nothing makes the page scroll sideways, even on a phone (wide tables scroll alone)."""
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= page.viewport_size["width"], page.url
 
 
 def score_with_javascript(page, review_id: int, criteria, values) -> None:

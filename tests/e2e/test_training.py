@@ -15,7 +15,7 @@ from portal.extensions import db
 from portal.notifications.models import OutboxMessage
 from portal.training.models import Certificate, Enrolment, EnrolmentStatus
 from tests import factories
-from tests.conftest import shown, sign_in_browser
+from tests.conftest import assert_fits_the_screen, shown, sign_in_browser
 
 pytestmark = pytest.mark.browser
 
@@ -54,11 +54,6 @@ def enrol(page, training, full_name: str, email: str) -> None:
     page.fill("#email", email)
     page.click("form.stack button[type=submit]")
     page.wait_for_url("**/training")
-
-
-def assert_fits_the_screen(page) -> None:
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= page.viewport_size["width"], page.url
 
 
 def status_of(email: str) -> EnrolmentStatus:
