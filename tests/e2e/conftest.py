@@ -15,6 +15,7 @@ def check_accessibility():
     axe = Axe()
 
     def check(page) -> None:
+        page.wait_for_load_state("load")  # colours and sizes are checked as styled
         results = axe.run(page)
         blocking = [
             f"{violation['id']} ({violation['impact']}): {violation['help']} — "
