@@ -857,6 +857,11 @@ def count_applications(session: Session, call: Call) -> int:
 # --- documents ------------------------------------------------------------------------------
 
 
+# Files kept for one required document, the current one and those it replaced (ASVS 12.1.3):
+# enough for any honest correction, and a bound on what one application can store.
+MAX_FILES_PER_DOCUMENT = 20
+
+
 def attach_document(
     session: Session, application: Application, document, stored, checked, *, actor
 ) -> Attachment:
@@ -864,8 +869,17 @@ def attach_document(
     now = ensure_editable(session, application)
     if document.call_id != application.call_id:
         raise ApplicationError(_l("This document is not asked for by the call."))
-    for previous in application.attachments:
-        if previous.document_id == document.id and previous.replaced_at is None:
+    versions = [item for item in application.attachments if item.document_id == document.id]
+    if len(versions) >= MAX_FILES_PER_DOCUMENT:
+        raise ApplicationError(
+            _l(
+                "This document has been sent %(n)d times, the most one application keeps. "
+                "Write to the programme's staff if it must change again.",
+                n=MAX_FILES_PER_DOCUMENT,
+            )
+        )
+    for previous in versions:
+        if previous.replaced_at is None:
             previous.replaced_at = now
     attachment = Attachment(
         document=document,

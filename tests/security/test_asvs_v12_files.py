@@ -1,7 +1,7 @@
 """Files and resources (OWASP ASVS 4.0.3 V12.1.1-12.1.3, 12.2.1, 12.3.1-12.3.3, 12.5.2,
 12.6.1; CHECKLIST S15, S17): polyglots, zip bombs inside office documents, path tricks and
 double extensions in names, content types the browser lies about, the number of files a report
-takes, and how stored files are named and served.
+and a document take, and how stored files are named and served.
 
 Files are never used as paths nor run: a name is data (12.3.1-12.3.3: no name reaches the file
 system, which only sees random keys, and nothing uploaded is ever executed or included), and no
@@ -539,3 +539,34 @@ def test_a_report_takes_twenty_files_and_refuses_the_next_leaving_nothing_on_dis
     assert len(files) == MAX_ATTACHMENTS and stored_files(app) == files
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(ReportAttachment)) == MAX_ATTACHMENTS
+
+
+def test_a_document_keeps_twenty_files_and_refuses_the_next_leaving_the_current_one(
+    app, draft, session
+):
+    """ASVS 12.1.3: replacing a document keeps the earlier files as history, up to a cap per
+    document; the file over the cap is refused beside the field, not kept, and the current file
+    stays the one sent last."""
+    from portal.applications.services import MAX_FILES_PER_DOCUMENT
+    from tests.conftest import shown
+
+    client, application = draft
+    sent = [upload(client, application, PDF, f"statuts-{n}.pdf") for n in range(20)]
+    assert MAX_FILES_PER_DOCUMENT == 20
+    assert all(response.status_code == 303 for response in sent)
+    files = stored_files(app)
+
+    refused = upload(client, application, PDF, "statuts-21.pdf")
+
+    assert refused.status_code == 422
+    message = shown(
+        "This document has been sent %(n)d times, the most one application keeps. "
+        "Write to the programme's staff if it must change again.",
+        n=MAX_FILES_PER_DOCUMENT,
+    )
+    assert message in refused.text
+    assert len(files) == MAX_FILES_PER_DOCUMENT and stored_files(app) == files
+    session.expire_all()
+    current = session.scalars(select(Attachment).where(Attachment.replaced_at.is_(None))).all()
+    assert [attachment.original_name for attachment in current] == ["statuts-19.pdf"]
+    assert session.scalar(select(func.count()).select_from(Attachment)) == 20
