@@ -88,6 +88,7 @@ def install_commands(app: Flask) -> None:
         create_user,
         send_mail,
         send_reminders,
+        prune_figure_changes,
         backup_commands,
     ):
         app.cli.add_command(command)
@@ -235,6 +236,16 @@ def send_reminders() -> None:
     queued += send_report_reminders(db.session, utcnow())
     db.session.commit()
     click.echo(f"reminders queued: {queued}")
+
+
+@click.command("prune-figure-changes")
+def prune_figure_changes() -> None:
+    """Forget the recorded changes to kept figures but the latest of each (run it daily)."""
+    from portal.kept import prune_changes
+
+    pruned = prune_changes(db.session)
+    db.session.commit()
+    click.echo(f"figure changes pruned: {pruned}")
 
 
 @click.group("backup")

@@ -9,7 +9,7 @@ from collections.abc import Callable, Hashable, Iterator
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import Index, String, event, insert, inspect, select
+from sqlalchemy import Index, String, delete, event, func, insert, inspect, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from portal.db import utcnow
@@ -85,6 +85,14 @@ def renew_token(session: Session, name: str) -> None:
     session.connection().execute(
         insert(FiguresChange).values(name=name, token=uuid.uuid4().hex, changed_at=utcnow())
     )
+
+
+def prune_changes(session: Session) -> int:
+    """Delete every change but the latest of each name (only the latest token keys anything);
+    return how many went. Rows a writer adds meanwhile are newer, so they stay."""
+    latest = select(func.max(FiguresChange.id)).group_by(FiguresChange.name)
+    result = session.execute(delete(FiguresChange).where(FiguresChange.id.not_in(latest)))
+    return result.rowcount
 
 
 def kept_under(session: Session, store: Kept, name: str, key: tuple, compute: Callable[[], T]) -> T:

@@ -197,3 +197,24 @@ def test_create_user_refuses_an_unknown_role(cli):
 
     assert result.exit_code == 2
     assert db.session.scalar(select(func.count()).select_from(User)) == 0
+
+
+def test_prune_figure_changes_keeps_only_the_latest_change_of_each_figures(cli):
+    """The kept figures read only the latest token of their name; older rows are forgotten,
+    and what the figures are keyed on stays the same."""
+    from portal.kept import FiguresChange, latest_token, renew_token
+
+    for name in ("actions", "actions", "actions", "results", "results"):
+        renew_token(db.session, name)
+    db.session.commit()
+    names = set(db.session.scalars(select(FiguresChange.name)))
+    latest = {name: latest_token(db.session, name) for name in names}
+    rows = db.session.scalar(select(func.count()).select_from(FiguresChange))
+
+    result = cli("prune-figure-changes")
+
+    assert result.exit_code == 0, result.output
+    assert f"figure changes pruned: {rows - len(names)}" in result.output
+    kept = db.session.execute(select(FiguresChange.name, FiguresChange.token)).all()
+    assert sorted(kept) == sorted(latest.items())
+    assert cli("prune-figure-changes").output.strip() == "figure changes pruned: 0"
