@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectMultipleField, StringField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    PasswordField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Email, EqualTo, ValidationError
 
 from portal.accounts.models import Role
@@ -147,6 +154,28 @@ class RolesForm(FlaskForm):
         _l("Roles"),
         choices=choices((role.value, label) for role, label in ROLE_LABELS.items()),
         invalid_choice_message=_l("Choose from the list."),
+    )
+
+
+class TwoFactorResetForm(FlaskForm):
+    """An administrator turns off the two-factor sign-in of someone who lost it."""
+
+    reason = TextAreaField(
+        _l("Why it is reset"),
+        description=_l(
+            "For example: phone lost, recovery codes not kept; identity checked by telephone. "
+            "Kept in the audit trail."
+        ),
+        validators=[
+            DataRequired(message=_l("Give the reason: it is kept in the audit trail.")),
+            max_length(500),
+            plain_text,
+        ],
+        render_kw={"rows": 2},
+    )
+    confirm = BooleanField(
+        _l("I checked who is asking: this account's sessions end and it signs in again."),
+        validators=[DataRequired(message=_l("Tick the box to confirm the reset."))],
     )
 
 

@@ -30,6 +30,8 @@ from portal.accounts import passwords, services
 from portal.accounts.models import RecoveryCode, TwoFactor, User
 from portal.audit.services import record_event
 from portal.db import utcnow
+from portal.notifications.services import queue_message
+from portal.web.links import external_url
 
 ISSUER = "Shiraka"
 CODE_DIGITS = 6
@@ -146,6 +148,32 @@ def disable(
     session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     session.delete(row)
     record_event(session, user, "account.two_factor_disabled", user)
+
+
+def reset_by_admin(session: Session, user: User, *, actor: User, reason: str) -> None:
+    """Turn a user's two-factor sign-in off for them, when they lost both their phone and their
+    recovery codes. Another administrator does it (never oneself), with a reason kept in the
+    audit trail; the user's sessions end and they are told by e-mail. Staff and admin then set
+    up a new authenticator at their next sign-in, before they reach anything else."""
+    if actor.id == user.id:
+        raise services.AccountError(
+            _l("Another administrator must reset your own two-factor sign-in."), field="reason"
+        )
+    row = two_factor_of(session, user)
+    if row is None:
+        raise services.AccountError(NOT_ENROLLED)
+    session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    session.delete(row)
+    services.end_other_sessions(session, user)
+    record_event(session, actor, "account.two_factor_reset", user, reason=reason.strip())
+    queue_message(
+        session,
+        user.email,
+        user.locale,
+        "two_factor_reset",
+        user=user,
+        sign_in_link=external_url("accounts.sign_in"),
+    )
 
 
 def pass_second_step(

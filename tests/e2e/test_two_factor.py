@@ -83,3 +83,43 @@ def test_staff_enrol_at_first_sign_in_then_sign_in_with_a_code(
     page.wait_for_url("**/account")
     page.goto("/staff/calls")
     page.wait_for_url("**/staff/calls")
+
+
+def test_an_admin_resets_the_two_factor_of_a_staff_member_who_lost_it(
+    phone_page, session, check_accessibility
+):
+    """ASVS 2.5.6: the administrator signs in with a code, reads that the staff member's
+    two-factor sign-in is on, gives a reason, confirms, and the staff member's is off."""
+    from portal.accounts.models import TwoFactor
+    from tests.accounts.test_two_factor import enrol
+    from tests.conftest import assert_fits_the_screen, shown
+
+    page = phone_page
+    admin = factories.UserFactory(roles=("admin",), email="admin@example.org", locale="ar")
+    staff = factories.UserFactory(roles=("staff",), email="nadia@example.org", full_name="نادية")
+    admin_app, _codes = enrol(admin)
+    enrol(staff)
+
+    type_password(page, admin.email)
+    page.wait_for_url("**/account/sign-in/code**")
+    page.fill("#code", admin_app.now())
+    page.click("form.stack button[type=submit]")
+    page.wait_for_url("**/account")
+    page.goto(f"/admin/users/{staff.id}/roles")
+    section = page.locator("#two-factor")
+    assert shown("On, with %(count)d recovery codes left.", count=10) in section.inner_html()
+    assert_fits_the_screen(page)
+    check_accessibility(page)
+
+    page.click("#two-factor button[type=submit]")  # nothing filled in: refused beside the fields
+    page.wait_for_selector("#reason-error")
+    assert page.locator("#reason").get_attribute("aria-invalid") == "true"
+    check_accessibility(page)
+    page.fill("#reason", "ضاع الهاتف ورموز الاسترداد؛ تم التحقق من الهوية بالهاتف")
+    page.check("#confirm")
+    page.click("#two-factor button[type=submit]")
+    page.wait_for_selector(".message-success")
+
+    assert shown("Off.") in page.locator("#two-factor").inner_html()
+    session.expire_all()
+    assert session.query(TwoFactor).filter_by(user_id=staff.id).count() == 0

@@ -97,6 +97,8 @@ BEFORE_REVIEW = {
     ("accounts.admin_user_roles", "GET"): ADMIN_ONLY,
     # No role ticked: the admin removes every role of the editor of A, then sees the page again.
     ("accounts.admin_user_roles", "POST"): {V: LOGIN, A: 403, B: 403, S: 403, AD: 303},
+    # No reason given: refused beside the field, nothing reset.
+    ("accounts.admin_reset_two_factor", "POST"): {V: LOGIN, A: 403, B: 403, S: 403, AD: 422},
     ("organisations.create", "GET"): SIGNED_IN,
     ("organisations.create", "POST"): {V: LOGIN, A: 422, B: 422, S: 422, AD: 422},
     ("organisations.detail", "GET"): {V: LOGIN, A: 200, B: 404, S: 200, AD: 200},
