@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from portal.applications.models import Application, ApplicationStatus, BudgetLine, Submission
 from portal.organisations.models import Association
@@ -83,15 +83,41 @@ def _filtered(
     return query
 
 
+# What the list and its exports show: an application's narrative, plan and team (many
+# kilobytes a row) and an association's profile are left in the database.
+LISTED_COLUMNS = (
+    load_only(
+        Application.id,
+        Application.status,
+        Application.lot_id,
+        Application.title_ar,
+        Application.title_fr,
+        Application.language,
+        Application.duration_months,
+        Application.submitted_at,
+    ),
+    load_only(
+        Association.id,
+        Association.name_ar,
+        Association.name_fr,
+        Association.registration_number,
+    ),
+)
+
+
 def staff_query(call_id: int, filters: ApplicationFilters) -> Select:
     """Return rows (application, association, region, requested amount, final reference)."""
-    query = select(
-        Application,
-        Association,
-        Region,
-        _requested_amount().label("requested"),
-        _final_reference().label("reference"),
-    ).select_from(Application)
+    query = (
+        select(
+            Application,
+            Association,
+            Region,
+            _requested_amount().label("requested"),
+            _final_reference().label("reference"),
+        )
+        .select_from(Application)
+        .options(*LISTED_COLUMNS)
+    )
     return _filtered(query, call_id, filters).order_by(Application.id.desc())
 
 
