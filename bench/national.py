@@ -257,6 +257,7 @@ def generate(
     """
     from portal.accounts.passwords import hash_password
     from portal.actions.kept_figures import actions_changed
+    from portal.applications.kept_totals import applications_changed
     from portal.db import utcnow
     from portal.results.kept_results import results_changed
     from portal.strategy.models import (
@@ -320,6 +321,7 @@ def generate(
     load.finish()
     # Bulk inserts bypass the flush that records a change to the kept figures.
     actions_changed(session)
+    applications_changed(session)
     results_changed(session)
     session.commit()
     world.rows = load.rows

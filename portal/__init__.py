@@ -76,6 +76,7 @@ def register_blueprints(app: Flask) -> None:
     import portal.accounts.views
     import portal.actions.kept_figures  # the flush listener that renews the figures' token
     import portal.actions.views
+    import portal.applications.kept_totals  # the flush listener that renews the totals' token
     import portal.applications.models
     import portal.applications.receipt_views
     import portal.applications.views

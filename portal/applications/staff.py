@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, load_only
 
+from portal.applications.kept_totals import kept
 from portal.applications.models import Application, ApplicationStatus, BudgetLine, Submission
 from portal.organisations.models import Association
 from portal.strategy.models import Region
@@ -122,10 +123,17 @@ def staff_query(call_id: int, filters: ApplicationFilters) -> Select:
 
 
 def totals(session: Session, call_id: int, filters: ApplicationFilters) -> dict:
-    """Return how many applications the filtered list has, per status, and the amount asked.
+    """Return how many applications the filtered list has, per status, and the amount asked;
+    kept between requests unless a text search is part of the filters (see kept_totals)."""
+    if filters.text.strip():
+        return _totals(session, call_id, filters)
+    return kept(session, (call_id, filters), lambda: _totals(session, call_id, filters))
 
-    The budget lines of the call are summed once, grouped by application, and joined: cheaper
-    than the list's per-row subquery when every application of a national call is counted."""
+
+def _totals(session: Session, call_id: int, filters: ApplicationFilters) -> dict:
+    """Count and sum in SQL. The budget lines of the call are summed once, grouped by
+    application, and joined: cheaper than the list's per-row subquery when every application of
+    a national call is counted."""
     requested = (
         select(
             BudgetLine.application_id,
