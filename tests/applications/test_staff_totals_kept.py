@@ -59,7 +59,8 @@ def test_a_budget_line_added_or_changed_renews_the_amount_requested(session, cal
     session.commit()
     assert totals(session, call.id, EVERYTHING)["requested"] == 3_500
 
-    first.budget_lines[0].quantity = 3
+    original = next(line for line in first.budget_lines if line.unit_cost == 1_000)
+    original.quantity = 3
     session.commit()
     assert totals(session, call.id, EVERYTHING)["requested"] == 5_500
 
