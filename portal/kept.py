@@ -95,6 +95,11 @@ def prune_changes(session: Session) -> int:
     return result.rowcount
 
 
+# A rule on one instance of the flush: True or False decides, None leaves it to the columns.
+Rule = Callable[[Session, object, str], bool | None]
+Watched = dict[type, tuple[str, ...] | None]
+
+
 def kept_under(session: Session, store: Kept, name: str, key: tuple, compute: Callable[[], T]) -> T:
     """Return what `store` keeps under the latest token of `name` and `key`, computing it when
     missing; before any change of `name` is recorded, compute it every time."""
@@ -102,6 +107,27 @@ def kept_under(session: Session, store: Kept, name: str, key: tuple, compute: Ca
     if token is None:
         return compute()
     return store.get_or_compute((name, token, *key), compute)
+
+
+class KeptFigures:
+    """Figures of one name kept in each worker: a store of `size` answers, and a flush listener
+    that renews the name's token whenever a write changes what `watched` names (see
+    `changes_watched`)."""
+
+    def __init__(self, name: str, size: int, watched: Watched, rule: Rule | None = None) -> None:
+        self.name = name
+        self.store = Kept(size)
+        renew_on_flush(name, watched, rule)
+
+    def changed(self, session: Session) -> None:
+        """Record that the figures changed, in the caller's transaction: what a write that
+        bypasses the unit of work (a Core statement) must call itself."""
+        renew_token(session, self.name)
+
+    def kept(self, session: Session, key: tuple, compute: Callable[[], T]) -> T:
+        """Return the answer kept under `key` and the current token, computing it if missing.
+        It is shared between requests: read it, never change it."""
+        return kept_under(session, self.store, self.name, key, compute)
 
 
 def flushed(session: Session) -> Iterator[tuple[object, str]]:
@@ -122,11 +148,6 @@ def value_before(instance, name: str):
     """Return the attribute's value before this flush (its value when it did not change)."""
     history = inspect(instance).attrs[name].history
     return history.deleted[0] if history.deleted else getattr(instance, name)
-
-
-# A rule on one instance of the flush: True or False decides, None leaves it to the columns.
-Rule = Callable[[Session, object, str], bool | None]
-Watched = dict[type, tuple[str, ...] | None]
 
 
 def changes_watched(

@@ -14,15 +14,10 @@ computed from must call `actions_changed` itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from sqlalchemy.orm import Session
-
 from portal.actions.models import FundedAction, ProgressReport, ReportStatus, Tranche
-from portal.kept import Kept, kept_under, renew_on_flush, renew_token, value_before
+from portal.kept import KeptFigures, value_before
 from portal.results.models import Committee, DecisionFunder
 
-FIGURES = "actions"
 # Per worker: the default view, a few years and calls, in each language's reference names.
 KEPT_DASHBOARDS = 16
 
@@ -36,8 +31,6 @@ WATCHED_COLUMNS = {
     Committee: ("status", "published_at", "call_id"),
 }
 
-kept_dashboards = Kept(KEPT_DASHBOARDS)
-
 
 def _accepted_reports_only(_session, instance, _state: str) -> bool | None:
     """A report counts only when it is, or was before this flush, accepted."""
@@ -48,14 +41,7 @@ def _accepted_reports_only(_session, instance, _state: str) -> bool | None:
     return None
 
 
-def actions_changed(session: Session) -> None:
-    """Record that the dashboards' figures changed, in the caller's transaction."""
-    renew_token(session, FIGURES)
-
-
-renew_on_flush(FIGURES, WATCHED_COLUMNS, _accepted_reports_only)
-
-
-def kept_figures(session: Session, key: tuple, compute: Callable):
-    """Return the figures kept under `key` and the current token, computing them if missing."""
-    return kept_under(session, kept_dashboards, FIGURES, key, compute)
+figures = KeptFigures("actions", KEPT_DASHBOARDS, WATCHED_COLUMNS, _accepted_reports_only)
+FIGURES = figures.name
+actions_changed = figures.changed
+kept_figures = figures.kept

@@ -15,16 +15,11 @@ A write that bypasses the unit of work (a Core statement) and changes these tota
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from sqlalchemy.orm import Session
-
 from portal.applications.models import Application, BudgetLine
-from portal.kept import Kept, kept_under, renew_on_flush, renew_token
+from portal.kept import KeptFigures
 from portal.organisations.models import Association
 from portal.strategy.models import Region
 
-FIGURES = "applications"
 # Per worker: the totals of a few calls under a few filters, a few hundred bytes each.
 KEPT_TOTALS = 256
 
@@ -35,17 +30,7 @@ WATCHED_COLUMNS = {
     Region: ("code",),
 }
 
-kept_totals = Kept(KEPT_TOTALS)
-
-
-def applications_changed(session: Session) -> None:
-    """Record that applications' totals changed, in the caller's transaction."""
-    renew_token(session, FIGURES)
-
-
-renew_on_flush(FIGURES, WATCHED_COLUMNS)
-
-
-def kept(session: Session, key: tuple, compute: Callable):
-    """Return the totals kept under `key`, computing them if missing."""
-    return kept_under(session, kept_totals, FIGURES, key, compute)
+figures = KeptFigures("applications", KEPT_TOTALS, WATCHED_COLUMNS)
+FIGURES = figures.name
+applications_changed = figures.changed
+kept = figures.kept

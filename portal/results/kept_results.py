@@ -14,18 +14,13 @@ must call `results_changed` itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from sqlalchemy.orm import Session
-
 from portal.applications.models import Application, ApplicationStatus
 from portal.calls.models import Call, Lot
-from portal.kept import Kept, any_changed, kept_under, renew_on_flush, renew_token, value_before
+from portal.kept import KeptFigures, any_changed, value_before
 from portal.organisations.models import Association
 from portal.results.models import Committee, Decision, DecisionFunder
 from portal.strategy.models import FundingPartner, Region, StrategicAxis
 
-FIGURES = "results"
 # Per worker: pages of the results of a few calls, and the open-data files (CSV and JSON, whole
 # and per call), about a megabyte each at national scale.
 KEPT_RESULTS = 32
@@ -45,8 +40,6 @@ WATCHED_COLUMNS = {
     Application: ("title_ar", "title_fr", "regions", "lot_id", "association_id", "axes"),
 }
 
-kept_results = Kept(KEPT_RESULTS)
-
 
 def _drafts_left_out(_session, instance, state: str) -> bool | None:
     if not isinstance(instance, Application):
@@ -57,14 +50,7 @@ def _drafts_left_out(_session, instance, state: str) -> bool | None:
     )
 
 
-def results_changed(session: Session) -> None:
-    """Record that the published results changed, in the caller's transaction."""
-    renew_token(session, FIGURES)
-
-
-renew_on_flush(FIGURES, WATCHED_COLUMNS, _drafts_left_out)
-
-
-def kept(session: Session, key: tuple, compute: Callable):
-    """Return the results kept under `key` and the current token, computing them if missing."""
-    return kept_under(session, kept_results, FIGURES, key, compute)
+figures = KeptFigures("results", KEPT_RESULTS, WATCHED_COLUMNS, _drafts_left_out)
+FIGURES = figures.name
+results_changed = figures.changed
+kept = figures.kept
